@@ -68,6 +68,7 @@ func expectRejected(err error, fragments ...string) {
 	GinkgoHelper()
 	Expect(err).To(HaveOccurred(), "the apiserver accepted an invalid Download")
 	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want 422 Invalid, got %v", err)
+	GinkgoWriter.Printf("rejected as expected: %v\n", err)
 	for _, fragment := range fragments {
 		Expect(err.Error()).To(ContainSubstring(fragment))
 	}
@@ -123,7 +124,9 @@ var _ = Describe("Download schema", func() {
 
 	Context("invalid Downloads are rejected by the apiserver with a readable message", func() {
 		It("rejects an empty fileIds list", func() {
-			expectRejected(create(newDownload()), "spec.fileIds", "should have at least 1 items")
+			download := newDownload()
+			download.Spec.FileIDs = []int64{}
+			expectRejected(create(download), "spec.fileIds", "should have at least 1 items")
 		})
 
 		It("rejects a missing fileIds list", func() {
