@@ -133,8 +133,10 @@ const (
 	ReasonDeadlineExceeded = "DeadlineExceeded"
 	// ReasonBackoffLimitExceeded: the worker failed backoffLimit+1 times for other reasons.
 	ReasonBackoffLimitExceeded = "BackoffLimitExceeded"
-	// ReasonURLSigningFailed: the archive exists but no URL could be signed for it.
-	ReasonURLSigningFailed = "URLSigningFailed"
+	// ReasonNamespaceNotServed: the operator does not run workers in this namespace.
+	ReasonNamespaceNotServed = "NamespaceNotServed"
+	// ReasonResultMissing: the worker succeeded without reporting its archive, which is a bug.
+	ReasonResultMissing = "ResultMissing"
 )
 
 // ArchiveStatus identifies the finished archive and lets clients verify what they download.

@@ -1,0 +1,116 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package storage is the controller's view of object storage: presigning archive URLs for the
+// public endpoint and removing archives. The worker streams archives itself (internal/worker).
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// DefaultRegion is used when none is configured. Presigning needs a region: without one
+// minio-go asks the bucket's location from the endpoint, and the public endpoint is often
+// unreachable from inside the cluster.
+const DefaultRegion = "us-east-1"
+
+// Config locates object storage. Endpoint is how the operator reaches it inside the cluster;
+// PublicURL is how browsers reach it, and is what presigned URLs are signed for, because S3
+// signatures cover the Host header.
+type Config struct {
+	Endpoint  string
+	Secure    bool
+	PublicURL string
+	Region    string
+	AccessKey string
+	SecretKey string
+}
+
+// Store presigns and deletes archives.
+type Store struct {
+	internal *minio.Client
+	public   *minio.Client
+}
+
+// New builds clients for the internal and the public endpoint. It makes no network call.
+func New(cfg Config) (*Store, error) {
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	internal, err := newClient(cfg.Endpoint, cfg.Secure, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage endpoint %q: %w", cfg.Endpoint, err)
+	}
+	public := internal
+	if cfg.PublicURL != "" {
+		publicURL, err := url.Parse(cfg.PublicURL)
+		if err != nil || publicURL.Host == "" || (publicURL.Scheme != "http" && publicURL.Scheme != "https") {
+			return nil, fmt.Errorf("storage public URL %q must look like https://host[:port]", cfg.PublicURL)
+		}
+		if public, err = newClient(publicURL.Host, publicURL.Scheme == "https", cfg); err != nil {
+			return nil, fmt.Errorf("storage public URL %q: %w", cfg.PublicURL, err)
+		}
+	}
+	return &Store{internal: internal, public: public}, nil
+}
+
+func newClient(endpoint string, secure bool, cfg Config) (*minio.Client, error) {
+	return minio.New(endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure: secure,
+		Region: cfg.Region,
+	})
+}
+
+// PresignGet returns a GET URL for the archive, valid for expiry, that makes browsers save it
+// as fileName.
+func (s *Store) PresignGet(ctx context.Context, bucket, key string, expiry time.Duration, fileName string) (*url.URL, error) {
+	params := url.Values{}
+	params.Set("response-content-disposition", fmt.Sprintf("attachment; filename=%q", fileName))
+	u, err := s.public.PresignedGetObject(ctx, bucket, key, expiry, params)
+	if err != nil {
+		return nil, fmt.Errorf("presigning %s/%s: %w", bucket, key, err)
+	}
+	return u, nil
+}
+
+// DeleteArchive removes the archive and any multipart upload still in flight for it, so that a
+// cancelled Download leaves neither a visible object nor orphan parts. Missing objects are fine.
+func (s *Store) DeleteArchive(ctx context.Context, bucket, key string) error {
+	var errs []error
+	if err := s.internal.RemoveIncompleteUpload(ctx, bucket, key); err != nil && !isNotFound(err) {
+		errs = append(errs, fmt.Errorf("aborting uploads of %s/%s: %w", bucket, key, err))
+	}
+	if err := s.internal.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
+		errs = append(errs, fmt.Errorf("removing %s/%s: %w", bucket, key, err))
+	}
+	return errors.Join(errs...)
+}
+
+func isNotFound(err error) bool {
+	switch minio.ToErrorResponse(err).Code {
+	case minio.NoSuchKey, minio.NoSuchBucket, minio.NoSuchUpload:
+		return true
+	}
+	return false
+}
