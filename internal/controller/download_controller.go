@@ -5,7 +5,7 @@ Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
 You may obtain a copy of the License at
 
-	http://www.apache.org/licenses/LICENSE-2.0
+    http://www.apache.org/licenses/LICENSE-2.0
 
 Unless required by applicable law or agreed to in writing, software
 distributed under the License is distributed on an "AS IS" BASIS,
@@ -13,42 +13,118 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 package controller
 
 import (
 	"context"
+	"fmt"
+	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 )
 
-// DownloadReconciler will turn each Download into a worker Job and mirror the Job's progress and
-// result into Download.status. The foundation wires it into the manager and reads Downloads;
-// the Job lifecycle lands with the controller issue.
+// DownloadReconciler turns each Download into a worker Job, mirrors the Job's progress and result
+// into Download.status, keeps the presigned URL fresh and expires finished Downloads.
 type DownloadReconciler struct {
 	client.Client
 	Scheme *runtime.Scheme
+	// APIReader reads around the cache; the finalizer uses it to see worker Pods without
+	// keeping a Pod informer for the rare deletion.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Storage  ArchiveStore
+	// Clock drives TTLs, URL refresh and ETAs, so tests can move time instead of sleeping.
+	Clock   clock.PassiveClock
+	Options Options
 }
 
-// +kubebuilder:rbac:groups=download.operator.dev,resources=downloads,verbs=get;list;watch
+// Downloads are watched in every namespace so that one created where no worker can run fails
+// visibly instead of waiting forever. Jobs and worker Pods live only in served namespaces.
+// +kubebuilder:rbac:groups=download.operator.dev,resources=downloads,verbs=get;list;watch;delete;patch
+// +kubebuilder:rbac:groups=download.operator.dev,resources=downloads/status,verbs=patch
+// +kubebuilder:rbac:groups=download.operator.dev,resources=downloads/finalizers,verbs=update
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile reads the Download named by req.
+// Reconcile moves one Download one step along its lifecycle.
 func (r *DownloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// 1. Get the Download. NotFound means it is gone, and owner references take its Job with it.
 	var download downloadv1alpha1.Download
 	if err := r.Get(ctx, req.NamespacedName, &download); err != nil {
-		// A deleted Download needs nothing: owner references garbage-collect what it created.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	return ctrl.Result{}, nil
+	ctx = logf.IntoContext(ctx, logf.FromContext(ctx).WithValues("phase", download.Status.Phase))
+
+	// 2. Deletion: remove the Job and the archive before letting the Download go.
+	if !download.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, &download)
+	}
+	if err := r.ensureFinalizer(ctx, &download); err != nil {
+		return requeueOnConflict(err)
+	}
+	original := download.DeepCopy()
+
+	// 3. A Download in a namespace without worker RBAC and storage Secret can never run.
+	if !isFinished(&download) && !r.Options.serves(download.Namespace) {
+		r.markNamespaceNotServed(&download)
+		return r.writeStatus(ctx, original, &download)
+	}
+
+	// 4. Finished Downloads never get a new Job: they only keep their URL fresh, then expire.
+	if isFinished(&download) {
+		return r.reconcileFinished(ctx, original, &download)
+	}
+
+	// 5. Ensure the worker Job exists.
+	job, err := r.ensureJob(ctx, &download)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("ensuring worker Job: %w", err)
+	}
+	if job == nil {
+		// A Job by our name that belongs to an older Download is still being garbage-collected.
+		return ctrl.Result{RequeueAfter: jobCollisionRetry}, nil
+	}
+
+	// 6. Mirror the Job into status; on completion record the archive and sign its URL.
+	if err := r.mirrorJob(ctx, &download, job); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	// 7. Write status and, once finished, come back for URL refresh and expiry.
+	return r.writeStatus(ctx, original, &download)
 }
 
-// SetupWithManager sets up the controller with the Manager.
+// jobCollisionRetry is how soon to look again when an old Job with our name is being deleted.
+const jobCollisionRetry = 2 * time.Second
+
+// requeueOnConflict turns an optimistic-lock conflict into a quiet retry: it only means the
+// Download changed since it was read, and the next reconcile sees the new version.
+func requeueOnConflict(err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// SetupWithManager registers the controller: it reacts to Downloads and to the Jobs they own.
 func (r *DownloadReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&downloadv1alpha1.Download{}).
+		Owns(&batchv1.Job{}).
 		Named("download").
 		Complete(r)
 }

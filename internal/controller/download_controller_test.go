@@ -5,7 +5,7 @@ Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
 You may obtain a copy of the License at
 
-	http://www.apache.org/licenses/LICENSE-2.0
+    http://www.apache.org/licenses/LICENSE-2.0
 
 Unless required by applicable law or agreed to in writing, software
 distributed under the License is distributed on an "AS IS" BASIS,
@@ -13,45 +13,371 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 package controller
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/jobreport"
 )
 
-var _ = Describe("Download Controller", func() {
-	var reconciler *DownloadReconciler
+// storeArchive puts bytes where the worker would have streamed the archive and returns the
+// result the worker would report.
+func storeArchive(download *downloadv1alpha1.Download, content []byte) jobreport.Result {
+	GinkgoHelper()
+	key := archiveKey(download)
+	_, err := s3.PutObject(ctx, archiveBucket, key, bytes.NewReader(content), int64(len(content)),
+		minio.PutObjectOptions{ContentType: "application/zip"})
+	Expect(err).NotTo(HaveOccurred())
+	sum := sha256.Sum256(content)
+	return jobreport.Result{Bucket: archiveBucket, Key: key, Size: int64(len(content)), SHA256: hex.EncodeToString(sum[:])}
+}
 
-	BeforeEach(func() {
-		reconciler = &DownloadReconciler{Client: k8sClient, Scheme: k8sClient.Scheme()}
-	})
+// completeDownload runs a Download through a successful Job and returns it Completed.
+func completeDownload(download *downloadv1alpha1.Download, content []byte) *downloadv1alpha1.Download {
+	GinkgoHelper()
+	createDownload(download)
+	job := waitForJob(download)
+	startJob(job, 5*time.Second)
+	succeedJob(job, storeArchive(download, content))
+	return eventuallyPhase(download, downloadv1alpha1.PhaseCompleted)
+}
 
-	It("reconciles an existing Download without error", func() {
-		download := &downloadv1alpha1.Download{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "reconcile-", Namespace: "default"},
-			Spec:       downloadv1alpha1.DownloadSpec{FileIDs: []int64{70000}},
+// getThroughPublicHost fetches a presigned URL the way a browser would reach the public endpoint:
+// the request goes to MinIO, but carries the public Host header the URL was signed for.
+func getThroughPublicHost(signed string) (*http.Response, []byte) {
+	GinkgoHelper()
+	u, err := url.Parse(signed)
+	Expect(err).NotTo(HaveOccurred())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+minioSrv.Endpoint+u.RequestURI(), nil)
+	Expect(err).NotTo(HaveOccurred())
+	req.Host = u.Host
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	return resp, body
+}
+
+func eventsFor(download *downloadv1alpha1.Download) []eventsv1.Event {
+	GinkgoHelper()
+	var list eventsv1.EventList
+	Expect(k8sClient.List(ctx, &list, client.InNamespace(download.Namespace))).To(Succeed())
+	var matching []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Name == download.Name {
+			matching = append(matching, e)
 		}
-		Expect(k8sClient.Create(ctx, download)).To(Succeed())
-		DeferCleanup(k8sClient.Delete, ctx, download)
+	}
+	return matching
+}
 
-		result, err := reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{
-			Namespace: download.Namespace, Name: download.Name,
-		}})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(result).To(Equal(reconcile.Result{}))
+// directReconciler reconciles outside the manager, for tests that move the fake clock and need
+// the reconcile that a real-time requeue would only bring much later.
+func directReconciler() *DownloadReconciler {
+	return &DownloadReconciler{
+		Client: k8sClient, APIReader: k8sClient, Scheme: env.Scheme,
+		Recorder: events.NewFakeRecorder(10), Storage: store, Clock: fakeClock, Options: testOptions(),
+	}
+}
+
+func reconcileNow(download *downloadv1alpha1.Download) reconcile.Result {
+	GinkgoHelper()
+	result, err := directReconciler().Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(download)})
+	Expect(err).NotTo(HaveOccurred())
+	return result
+}
+
+var _ = Describe("Download controller", func() {
+	It("creates exactly one worker Job with the spec's limits, an owner, a failure policy and a restricted Pod", func() {
+		download := newDownload(servedNamespace, 70000, 70001, 70002)
+		download.Spec.BackoffLimit = ptr.To[int32](2)
+		download.Spec.ActiveDeadlineSeconds = ptr.To[int64](120)
+		download.Spec.MaxBytesPerSecond = ptr.To[int64](1 << 20)
+		createDownload(download)
+		job := waitForJob(download)
+		current := eventuallyPhase(download, downloadv1alpha1.PhasePending)
+
+		Expect(current.Status.JobName).To(Equal(job.Name))
+		Expect(current.Status.FileCount).To(BeEquivalentTo(3))
+		Expect(current.Finalizers).To(ContainElement(cleanupFinalizer))
+		progressing := meta.FindStatusCondition(current.Status.Conditions, downloadv1alpha1.ConditionProgressing)
+		Expect(progressing).NotTo(BeNil())
+		Expect(progressing.Reason).To(Equal(downloadv1alpha1.ReasonJobCreated))
+		Expect(current.Status.ObservedGeneration).To(Equal(current.Generation))
+
+		Expect(metav1.IsControlledBy(job, current)).To(BeTrue(), "the Job must be owned by its Download for garbage collection")
+		Expect(job.Spec.BackoffLimit).To(HaveValue(BeEquivalentTo(2)))
+		Expect(job.Spec.ActiveDeadlineSeconds).To(HaveValue(BeEquivalentTo(120)))
+		Expect(job.Spec.TTLSecondsAfterFinished).To(HaveValue(BeEquivalentTo(downloadv1alpha1.DefaultTTLSecondsAfterFinished)))
+
+		rules := job.Spec.PodFailurePolicy.Rules
+		Expect(rules).To(HaveLen(2))
+		Expect(rules[0].Action).To(Equal(batchv1.PodFailurePolicyActionFailJob))
+		Expect(rules[0].OnExitCodes.Values).To(ContainElement(int32(jobreport.ExitPermanent)))
+		Expect(rules[0].OnExitCodes.Values).NotTo(ContainElement(int32(jobreport.ExitRetryable)))
+		Expect(rules[1].Action).To(Equal(batchv1.PodFailurePolicyActionIgnore))
+		Expect(rules[1].OnPodConditions[0].Type).To(Equal(corev1.DisruptionTarget))
+
+		pod := job.Spec.Template.Spec
+		Expect(pod.RestartPolicy).To(Equal(corev1.RestartPolicyNever))
+		Expect(pod.ServiceAccountName).To(Equal("download-worker"))
+		Expect(pod.SecurityContext.RunAsNonRoot).To(HaveValue(BeTrue()))
+		Expect(pod.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
+		Expect(pod.Containers).To(HaveLen(1))
+		worker := pod.Containers[0]
+		Expect(worker.Image).To(Equal("download-operator:test"))
+		Expect(worker.Args[0]).To(Equal("worker"))
+		Expect(worker.Args).To(ContainElements(
+			"--job-name="+job.Name, "--file-ids=70000,70001,70002", "--archive-key="+archiveKey(download),
+			"--max-bytes-per-second=1048576", "--storage-endpoint="+minioSrv.Endpoint))
+		Expect(worker.SecurityContext.AllowPrivilegeEscalation).To(HaveValue(BeFalse()))
+		Expect(worker.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
+		Expect(worker.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))
+		secretRefs := map[string]string{}
+		for _, e := range worker.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				Expect(e.ValueFrom.SecretKeyRef.Name).To(Equal(storageSecret))
+				secretRefs[e.Name] = e.ValueFrom.SecretKeyRef.Key
+			}
+		}
+		Expect(secretRefs).To(Equal(map[string]string{
+			"STORAGE_ACCESS_KEY": StorageAccessKeyKey, "STORAGE_SECRET_KEY": StorageSecretKeyKey,
+		}))
+
+		Consistently(func() []batchv1.Job { return workerJobs(download) }, "2s").Should(HaveLen(1))
 	})
 
-	It("treats a Download deleted before its reconcile as done, not as an error", func() {
-		result, err := reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{
-			Namespace: "default", Name: "3f1c2a9e-0000-4000-8000-000000000000",
-		}})
+	It("mirrors worker progress into status with an ETA from the observed rate", func() {
+		download := newDownload(servedNamespace, 70000)
+		createDownload(download)
+		job := waitForJob(download)
+		startJob(job, 10*time.Second)
+		annotateJob(job, jobreport.ProgressAnnotation, jobreport.Progress{BytesDone: 25 << 20, BytesTotal: 100 << 20})
+
+		current := eventuallyPhase(download, downloadv1alpha1.PhaseProcessing)
+		Eventually(func(g Gomega) {
+			current = fetch(download)
+			g.Expect(current.Status.Progress).To(BeEquivalentTo(25))
+		}).Should(Succeed())
+		Expect(current.Status.BytesDone).To(BeEquivalentTo(25 << 20))
+		Expect(current.Status.BytesTotal).To(BeEquivalentTo(100 << 20))
+		// 25 MiB in 10 s leaves 75 MiB at 2.5 MiB/s: 30 s.
+		Expect(current.Status.EtaSeconds).To(HaveValue(BeEquivalentTo(30)))
+		Expect(current.Status.StartTime).NotTo(BeNil())
+		Expect(current.Status.Attempts).To(BeEquivalentTo(1))
+		Expect(meta.FindStatusCondition(current.Status.Conditions, downloadv1alpha1.ConditionProgressing).Reason).
+			To(Equal(downloadv1alpha1.ReasonArchiving))
+	})
+
+	It("completes with a URL signed for the public endpoint that really downloads the archive", func() {
+		content := []byte("PK\x03\x04 pretend this is the archive the worker streamed")
+		download := completeDownload(newDownload(servedNamespace, 70000, 70001), content)
+
+		Expect(download.Status.Progress).To(BeEquivalentTo(100))
+		Expect(download.Status.Archive).NotTo(BeNil())
+		Expect(download.Status.Archive.Key).To(Equal(archiveKey(download)))
+		Expect(download.Status.Archive.Size).To(BeEquivalentTo(len(content)))
+		Expect(download.Status.CompletionTime).NotTo(BeNil())
+		Expect(download.Status.URLExpiresAt.Time).To(Equal(fakeClock.Now().Add(15 * time.Minute)))
+		Expect(meta.IsStatusConditionTrue(download.Status.Conditions, downloadv1alpha1.ConditionComplete)).To(BeTrue())
+		Expect(meta.IsStatusConditionFalse(download.Status.Conditions, downloadv1alpha1.ConditionProgressing)).To(BeTrue())
+
+		signed, err := url.Parse(download.Status.DownloadURL)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(result).To(Equal(reconcile.Result{}))
+		Expect(signed.Host).To(Equal("downloads.public.test:9000"), "the URL must be signed for the public endpoint")
+		Expect(signed.Query().Get("response-content-disposition")).To(ContainSubstring("download-" + download.Name + ".zip"))
+
+		resp, body := getThroughPublicHost(download.Status.DownloadURL)
+		Expect(resp.StatusCode).To(Equal(http.StatusOK), string(body))
+		Expect(body).To(Equal(content))
+		Expect(resp.Header.Get("Content-Disposition")).To(ContainSubstring("download-" + download.Name + ".zip"))
+
+		Eventually(func() []eventsv1.Event { return eventsFor(download) }).Should(
+			ContainElement(HaveField("Reason", downloadv1alpha1.ReasonArchiveReady)))
+	})
+
+	DescribeTable("fails with a reason a person understands, and an Event",
+		func(failure *jobreport.Failure, jobReason string, wantReason, wantMessage string) {
+			download := newDownload(servedNamespace, 70000, 70001)
+			createDownload(download)
+			job := waitForJob(download)
+			startJob(job, time.Second)
+			failJob(job, failure, jobReason, 1)
+
+			current := eventuallyPhase(download, downloadv1alpha1.PhaseFailed)
+			failed := meta.FindStatusCondition(current.Status.Conditions, downloadv1alpha1.ConditionFailed)
+			Expect(failed).NotTo(BeNil())
+			Expect(failed.Status).To(Equal(metav1.ConditionTrue))
+			Expect(failed.Reason).To(Equal(wantReason))
+			Expect(failed.Message).To(ContainSubstring(wantMessage))
+			Expect(current.Status.CompletionTime).NotTo(BeNil())
+			Expect(current.Status.DownloadURL).To(BeEmpty())
+
+			Eventually(func() []eventsv1.Event { return eventsFor(download) }).Should(ContainElement(And(
+				HaveField("Reason", wantReason), HaveField("Type", corev1.EventTypeWarning))))
+			Consistently(func() []batchv1.Job { return workerJobs(download) }, "1s").Should(HaveLen(1),
+				"a failed Download never gets a new Job")
+		},
+		Entry("missing source files (permanent, via podFailurePolicy)",
+			&jobreport.Failure{Reason: downloadv1alpha1.ReasonSourceNotFound, Message: "files 70001 do not exist", MissingFileIDs: []int64{70001}},
+			batchv1.JobReasonPodFailurePolicy, downloadv1alpha1.ReasonSourceNotFound, "70001"),
+		Entry("storage errors until the retries ran out",
+			&jobreport.Failure{Reason: downloadv1alpha1.ReasonStorageError, Message: "storage unreachable: connection refused"},
+			batchv1.JobReasonBackoffLimitExceeded, downloadv1alpha1.ReasonStorageError, "connection refused"),
+		Entry("the deadline, whatever the last attempt said",
+			&jobreport.Failure{Reason: downloadv1alpha1.ReasonStorageError, Message: "interrupted"},
+			batchv1.JobReasonDeadlineExceeded, downloadv1alpha1.ReasonDeadlineExceeded, "activeDeadlineSeconds"),
+		Entry("retries exhausted without a report (a crashing worker)",
+			nil, batchv1.JobReasonBackoffLimitExceeded, downloadv1alpha1.ReasonBackoffLimitExceeded, "every attempt"),
+	)
+
+	It("fails a Download outside the served namespaces instead of ignoring it", func() {
+		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "not-served"}})).To(Succeed())
+		download := newDownload("not-served", 70000)
+		createDownload(download)
+
+		current := eventuallyPhase(download, downloadv1alpha1.PhaseFailed)
+		failed := meta.FindStatusCondition(current.Status.Conditions, downloadv1alpha1.ConditionFailed)
+		Expect(failed.Reason).To(Equal(downloadv1alpha1.ReasonNamespaceNotServed))
+		Expect(failed.Message).To(ContainSubstring("--namespaces"))
+		Consistently(func() []batchv1.Job { return workerJobs(download) }, "1s").Should(BeEmpty())
+	})
+
+	It("on deletion waits for worker Pods, then removes the Job, the archive and uploads in flight", func() {
+		download := newDownload(servedNamespace, 70000)
+		createDownload(download)
+		job := waitForJob(download)
+		startJob(job, time.Second)
+		storeArchive(download, []byte("partial or complete archive"))
+		core := minio.Core{Client: s3}
+		_, err := core.NewMultipartUpload(ctx, archiveBucket, archiveKey(download), minio.PutObjectOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-worker", Namespace: servedNamespace, Labels: job.Spec.Template.Labels},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Image: "download-operator:test"}}},
+		}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(func() []string { return fetch(download).Finalizers }).Should(ContainElement(cleanupFinalizer))
+
+		Expect(k8sClient.Delete(ctx, download)).To(Succeed())
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(job), &batchv1.Job{})
+		}).Should(Satisfy(apierrors.IsNotFound))
+		Consistently(func() error {
+			_, err := s3.StatObject(ctx, archiveBucket, archiveKey(download), minio.StatObjectOptions{})
+			return err
+		}, "2s").Should(Succeed(), "the archive must stay while a worker Pod could still write it")
+
+		Expect(k8sClient.Delete(ctx, pod, client.GracePeriodSeconds(0))).To(Succeed())
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(download), &downloadv1alpha1.Download{})
+		}).Should(Satisfy(apierrors.IsNotFound))
+		_, err = s3.StatObject(ctx, archiveBucket, archiveKey(download), minio.StatObjectOptions{})
+		Expect(minio.ToErrorResponse(err).Code).To(Equal(minio.NoSuchKey))
+		for upload := range s3.ListIncompleteUploads(ctx, archiveBucket, archiveKey(download), false) {
+			Fail("an incomplete upload survived the deletion: " + upload.UploadID)
+		}
+	})
+
+	It("re-signs the URL before it expires and deletes the Download when its TTL runs out", func() {
+		download := newDownload(servedNamespace, 70000)
+		download.Spec.TTLSecondsAfterFinished = ptr.To[int32](300)
+		download.Spec.URLExpirySeconds = ptr.To[int32](100)
+		download = completeDownload(download, []byte("archive"))
+		firstExpiry := download.Status.URLExpiresAt.Time
+		Expect(firstExpiry).To(Equal(fakeClock.Now().Add(100 * time.Second)))
+
+		By("asking to come back when a fifth of the URL's validity is left")
+		result := reconcileNow(download)
+		Expect(result.RequeueAfter).To(Equal(80 * time.Second))
+
+		By("re-signing once that moment has come")
+		fakeClock.Step(85 * time.Second)
+		reconcileNow(download)
+		refreshed := fetch(download)
+		Expect(refreshed.Status.URLExpiresAt.Time).To(Equal(firstExpiry.Add(85 * time.Second)))
+		resp, _ := getThroughPublicHost(refreshed.Status.DownloadURL)
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+
+		By("never signing beyond the Download's own expiry")
+		fakeClock.Step(160 * time.Second) // 245 s after completion: 55 s of life left
+		reconcileNow(download)
+		Expect(fetch(download).Status.URLExpiresAt.Time).To(Equal(download.Status.CompletionTime.Add(300 * time.Second)))
+
+		By("deleting the Download, and with it the archive, once the TTL has passed")
+		fakeClock.Step(60 * time.Second)
+		reconcileNow(download)
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(download), &downloadv1alpha1.Download{})
+		}).Should(Satisfy(apierrors.IsNotFound))
+		_, err := s3.StatObject(ctx, archiveBucket, archiveKey(download), minio.StatObjectOptions{})
+		Expect(minio.ToErrorResponse(err).Code).To(Equal(minio.NoSuchKey))
+	})
+
+	It("creates no second Job when the controller restarts, and resumes mirroring", func() {
+		download := newDownload(servedNamespace, 70000)
+		createDownload(download)
+		job := waitForJob(download)
+		eventuallyPhase(download, downloadv1alpha1.PhasePending)
+
+		restartManager()
+		startJob(job, 4*time.Second)
+		annotateJob(job, jobreport.ProgressAnnotation, jobreport.Progress{BytesDone: 50, BytesTotal: 100})
+		Eventually(func() int32 { return fetch(download).Status.Progress }).Should(BeEquivalentTo(50))
+
+		jobs := workerJobs(download)
+		Expect(jobs).To(HaveLen(1))
+		Expect(jobs[0].UID).To(Equal(job.UID))
+	})
+
+	It("never writes credentials into status, Events, the Job or logs", func() {
+		download := completeDownload(newDownload(servedNamespace, 70000), []byte("archive"))
+		failing := newDownload(servedNamespace, 70001)
+		createDownload(failing)
+		failingJob := waitForJob(failing)
+		startJob(failingJob, time.Minute)
+		failJob(failingJob, &jobreport.Failure{Reason: downloadv1alpha1.ReasonStorageError, Message: "storage unreachable"},
+			batchv1.JobReasonBackoffLimitExceeded, 4)
+		eventuallyPhase(failing, downloadv1alpha1.PhaseFailed)
+		Eventually(func() []eventsv1.Event { return eventsFor(failing) }).ShouldNot(BeEmpty())
+
+		var everything strings.Builder
+		for _, obj := range []client.ObjectList{&downloadv1alpha1.DownloadList{}, &eventsv1.EventList{}, &batchv1.JobList{}} {
+			Expect(k8sClient.List(ctx, obj)).To(Succeed())
+			raw, err := json.Marshal(obj)
+			Expect(err).NotTo(HaveOccurred())
+			everything.Write(raw)
+		}
+		everything.WriteString(logs.String())
+		Expect(everything.String()).To(ContainSubstring(download.Name), "the haystack must hold what was searched")
+		Expect(everything.String()).NotTo(ContainSubstring(minioSrv.SecretKey))
+		// The URL's signature is derived from the key but must not contain it.
+		Expect(fetch(download).Status.DownloadURL).NotTo(ContainSubstring(minioSrv.SecretKey))
 	})
 })

@@ -27,13 +27,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/download-operator/download-operator/test/logbuffer"
 )
 
 const (
@@ -50,7 +51,7 @@ type Server struct {
 
 	cmd     *exec.Cmd
 	dataDir string
-	output  *syncBuffer
+	output  *logbuffer.Buffer
 	exited  chan struct{}
 	waitErr error
 }
@@ -90,7 +91,7 @@ func Start(ctx context.Context) (*Server, error) {
 		AccessKey: "miniotest",
 		SecretKey: "miniotest-secret-key",
 		dataDir:   dataDir,
-		output:    &syncBuffer{},
+		output:    &logbuffer.Buffer{},
 		exited:    make(chan struct{}),
 	}
 	s.cmd = exec.Command(bin, "server", dataDir, "--address", apiAddr, "--console-address", consoleAddr, "--quiet")
@@ -208,23 +209,4 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
-}
-
-// syncBuffer collects process output written from exec's copying goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }

@@ -1,0 +1,87 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+)
+
+// cleanupFinalizer holds a deleted Download until its archive is gone, because object storage
+// is outside the reach of Kubernetes garbage collection.
+const cleanupFinalizer = "download.operator.dev/cleanup"
+
+// workerExitWait is how often the finalizer looks again while worker Pods shut down.
+const workerExitWait = time.Second
+
+func (r *DownloadReconciler) ensureFinalizer(ctx context.Context, download *downloadv1alpha1.Download) error {
+	if controllerutil.ContainsFinalizer(download, cleanupFinalizer) {
+		return nil
+	}
+	original := download.DeepCopy()
+	controllerutil.AddFinalizer(download, cleanupFinalizer)
+	if err := r.Patch(ctx, download, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("adding finalizer: %w", err)
+	}
+	return nil
+}
+
+// finalize deletes the Job, waits until no worker Pod can still write, removes the archive and
+// any upload in flight, then releases the Download.
+func (r *DownloadReconciler) finalize(ctx context.Context, download *downloadv1alpha1.Download) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(download, cleanupFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: download.Namespace, Name: jobName(download)}}
+	if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("deleting Job %s: %w", job.Name, err)
+	}
+
+	// A worker that is still running could finish its upload after the archive was removed,
+	// leaving an orphan object; its Pods get SIGTERM from the Job's deletion and abort quickly.
+	var pods corev1.PodList
+	if err := r.APIReader.List(ctx, &pods, client.InNamespace(download.Namespace),
+		client.MatchingLabels{DownloadNameLabel: download.Name, componentLabel: workerComponent}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing worker Pods: %w", err)
+	}
+	if len(pods.Items) > 0 {
+		logf.FromContext(ctx).V(1).Info("waiting for worker Pods to exit before removing the archive", "pods", len(pods.Items))
+		return ctrl.Result{RequeueAfter: workerExitWait}, nil
+	}
+
+	if err := r.Storage.DeleteArchive(ctx, r.Options.ArchiveBucket, archiveKey(download)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("removing archive: %w", err)
+	}
+
+	original := download.DeepCopy()
+	controllerutil.RemoveFinalizer(download, cleanupFinalizer)
+	if err := r.Patch(ctx, download, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
+		return requeueOnConflict(client.IgnoreNotFound(err))
+	}
+	return ctrl.Result{}, nil
+}

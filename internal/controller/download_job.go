@@ -1,0 +1,192 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/jobreport"
+)
+
+const (
+	workerContainerName = "worker"
+	// DownloadNameLabel marks a worker Job and its Pods with the Download they serve.
+	DownloadNameLabel = "download.operator.dev/download"
+	componentLabel    = "app.kubernetes.io/component"
+	workerComponent   = "download-worker"
+	// maxJobNameLength keeps the Job name usable as the job-name label value on its Pods.
+	maxJobNameLength = 63
+)
+
+// jobName is deterministic, so a restarted controller finds the Job it already created instead
+// of starting a second one. Downloads are named by a UUID (36 characters), which fits as is.
+func jobName(download *downloadv1alpha1.Download) string {
+	if len(download.Name) <= maxJobNameLength {
+		return download.Name
+	}
+	sum := sha256.Sum256([]byte(download.Name))
+	hash := hex.EncodeToString(sum[:])[:8]
+	return strings.TrimRight(download.Name[:maxJobNameLength-len(hash)-1], "-.") + "-" + hash
+}
+
+// archiveKey is where the worker stores the archive: one object per Download, so the finalizer
+// knows what to delete even when no result was ever reported.
+func archiveKey(download *downloadv1alpha1.Download) string {
+	return download.Namespace + "/" + download.Name + ".zip"
+}
+
+// ensureJob returns the Download's Job, creating it when missing. It returns nil without error
+// when a Job by that name belongs to someone else (an older Download of the same name whose Job
+// is still being garbage-collected).
+func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1alpha1.Download) (*batchv1.Job, error) {
+	var job batchv1.Job
+	err := r.Get(ctx, client.ObjectKey{Namespace: download.Namespace, Name: jobName(download)}, &job)
+	switch {
+	case err == nil:
+		if !metav1.IsControlledBy(&job, download) {
+			logf.FromContext(ctx).Info("a Job with this Download's name belongs to another owner; waiting for it to go", "job", job.Name)
+			return nil, nil
+		}
+		return &job, nil
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("getting Job: %w", err)
+	}
+
+	desired, err := r.desiredJob(download)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Create(ctx, desired); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating Job %s: %w", desired.Name, err)
+	}
+	// On AlreadyExists the cache simply lags our own earlier create: the Job is there, and its
+	// next event brings its status.
+	logf.FromContext(ctx).V(1).Info("worker Job ensured", "job", desired.Name)
+	return desired, nil
+}
+
+// desiredJob builds the worker Job. Its limits come from the Download's spec; its Pod satisfies
+// the restricted Pod Security Standard.
+func (r *DownloadReconciler) desiredJob(download *downloadv1alpha1.Download) (*batchv1.Job, error) {
+	spec := download.Spec
+	labels := map[string]string{
+		"app.kubernetes.io/name":       "download-operator",
+		"app.kubernetes.io/managed-by": "download-operator",
+		componentLabel:                 workerComponent,
+		DownloadNameLabel:              download.Name,
+	}
+	fileIDs := make([]string, len(spec.FileIDs))
+	for i, id := range spec.FileIDs {
+		fileIDs[i] = strconv.FormatInt(id, 10)
+	}
+	secretEnv := func(name, key string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: r.Options.StorageSecret},
+			Key:                  key,
+		}}}
+	}
+	name := jobName(download)
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: download.Namespace, Labels: labels},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:            spec.BackoffLimit,
+			ActiveDeadlineSeconds:   spec.ActiveDeadlineSeconds,
+			TTLSecondsAfterFinished: spec.TTLSecondsAfterFinished,
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+				{
+					// Missing files or bad arguments do not get better on retry.
+					Action: batchv1.PodFailurePolicyActionFailJob,
+					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+						ContainerName: ptr.To(workerContainerName),
+						Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+						// Sorted, as the API requires.
+						Values: []int32{jobreport.ExitUsage, jobreport.ExitPermanent},
+					},
+				},
+				{
+					// A Pod evicted or preempted did nothing wrong; do not spend a retry on it.
+					Action: batchv1.PodFailurePolicyActionIgnore,
+					OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
+						{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
+					},
+				},
+			}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					RestartPolicy:      corev1.RestartPolicyNever,
+					ServiceAccountName: r.Options.WorkerServiceAccount,
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   ptr.To(true),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					Containers: []corev1.Container{{
+						Name:  workerContainerName,
+						Image: r.Options.WorkerImage,
+						Args: []string{
+							"worker",
+							"--job-name=" + name,
+							"--file-ids=" + strings.Join(fileIDs, ","),
+							"--source-bucket=" + r.Options.SourceBucket,
+							"--source-key-template=" + r.Options.SourceKeyTemplate,
+							"--archive-bucket=" + r.Options.ArchiveBucket,
+							"--archive-key=" + archiveKey(download),
+							"--max-bytes-per-second=" + strconv.FormatInt(ptr.Deref(spec.MaxBytesPerSecond, 0), 10),
+							"--storage-endpoint=" + r.Options.StorageEndpoint,
+							"--storage-secure=" + strconv.FormatBool(r.Options.StorageSecure),
+						},
+						Env: []corev1.EnvVar{
+							{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
+								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"},
+							}},
+							secretEnv("STORAGE_ACCESS_KEY", StorageAccessKeyKey),
+							secretEnv("STORAGE_SECRET_KEY", StorageSecretKeyKey),
+						},
+						Resources: r.Options.WorkerResources,
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: ptr.To(false),
+							ReadOnlyRootFilesystem:   ptr.To(true),
+							RunAsNonRoot:             ptr.To(true),
+							RunAsUser:                ptr.To[int64](65532),
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						},
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+					}},
+				},
+			},
+		},
+	}
+	if err := controllerutil.SetControllerReference(download, job, r.Scheme); err != nil {
+		return nil, fmt.Errorf("setting owner of Job %s: %w", name, err)
+	}
+	return job, nil
+}

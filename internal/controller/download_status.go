@@ -1,0 +1,233 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/jobreport"
+)
+
+func isFinished(download *downloadv1alpha1.Download) bool {
+	return download.Status.Phase == downloadv1alpha1.PhaseCompleted || download.Status.Phase == downloadv1alpha1.PhaseFailed
+}
+
+// mirrorJob copies what the Job and its worker report into the Download's status. It only
+// changes the in-memory object; writeStatus persists it.
+func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1alpha1.Download, job *batchv1.Job) error {
+	status := &download.Status
+	status.JobName = job.Name
+	status.FileCount = int32(len(download.Spec.FileIDs))
+	status.Attempts = job.Status.Active + job.Status.Failed + job.Status.Succeeded
+	if job.Status.StartTime != nil {
+		status.StartTime = job.Status.StartTime
+	}
+
+	var progress jobreport.Progress
+	hasProgress, err := jobreport.Decode(job.Annotations, jobreport.ProgressAnnotation, &progress)
+	if err != nil {
+		// A garbled report is the worker's bug; the Job's own conditions still decide the outcome.
+		logf.FromContext(ctx).Error(err, "ignoring unreadable worker progress", "job", job.Name)
+	}
+	if hasProgress && err == nil {
+		r.recordProgress(status, progress)
+	}
+
+	switch {
+	case jobCondition(job, batchv1.JobComplete):
+		return r.complete(ctx, download, job)
+	case jobCondition(job, batchv1.JobFailed):
+		reason, message := failureOf(job)
+		r.fail(download, reason, message)
+	case hasProgress || ptr.Deref(job.Status.Ready, 0) > 0:
+		status.Phase = downloadv1alpha1.PhaseProcessing
+		reason, message := downloadv1alpha1.ReasonArchiving, "the worker is streaming the archive"
+		if job.Status.Failed > 0 {
+			reason, message = downloadv1alpha1.ReasonRetrying, fmt.Sprintf("attempt %d after %d failed", status.Attempts, job.Status.Failed)
+		}
+		r.setProgressing(download, metav1.ConditionTrue, reason, message)
+	default:
+		status.Phase = downloadv1alpha1.PhasePending
+		r.setProgressing(download, metav1.ConditionTrue, downloadv1alpha1.ReasonJobCreated,
+			fmt.Sprintf("Job %s created; waiting for its worker Pod", job.Name))
+	}
+	return nil
+}
+
+// recordProgress sets bytes, percentage and an ETA from the rate observed since the Job started.
+func (r *DownloadReconciler) recordProgress(status *downloadv1alpha1.DownloadStatus, progress jobreport.Progress) {
+	status.BytesDone, status.BytesTotal = progress.BytesDone, progress.BytesTotal
+	status.Progress = 0
+	if progress.BytesTotal > 0 {
+		status.Progress = int32(min(100, progress.BytesDone*100/progress.BytesTotal))
+	}
+	status.EtaSeconds = nil
+	if status.StartTime == nil || progress.BytesDone <= 0 {
+		return
+	}
+	elapsed := r.Clock.Since(status.StartTime.Time).Seconds()
+	if elapsed <= 0 {
+		return
+	}
+	bytesPerSecond := float64(progress.BytesDone) / elapsed
+	remaining := float64(max(0, progress.BytesTotal-progress.BytesDone))
+	status.EtaSeconds = ptr.To(int64(math.Ceil(remaining / bytesPerSecond)))
+}
+
+// complete records the archive the worker reported and signs the first URL for it.
+func (r *DownloadReconciler) complete(ctx context.Context, download *downloadv1alpha1.Download, job *batchv1.Job) error {
+	var result jobreport.Result
+	found, err := jobreport.Decode(job.Annotations, jobreport.ResultAnnotation, &result)
+	if !found || err != nil {
+		r.fail(download, downloadv1alpha1.ReasonResultMissing,
+			fmt.Sprintf("the worker Job %s succeeded without a readable archive report (%v)", job.Name, err))
+		return nil
+	}
+	status := &download.Status
+	status.Archive = &downloadv1alpha1.ArchiveStatus{
+		Bucket: result.Bucket, Key: result.Key, Size: result.Size, SHA256: result.SHA256,
+	}
+	status.BytesDone = status.BytesTotal
+	status.Progress = 100
+	status.EtaSeconds = ptr.To[int64](0)
+	status.CompletionTime = job.Status.CompletionTime
+	if status.CompletionTime == nil {
+		status.CompletionTime = ptr.To(metav1.NewTime(r.Clock.Now()))
+	}
+	if err := r.signURL(ctx, download); err != nil {
+		return err
+	}
+	status.Phase = downloadv1alpha1.PhaseCompleted
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: downloadv1alpha1.ConditionComplete, Status: metav1.ConditionTrue,
+		Reason: downloadv1alpha1.ReasonArchiveReady, Message: "the archive is stored and its URL is signed",
+		ObservedGeneration: download.Generation,
+	})
+	r.setProgressing(download, metav1.ConditionFalse, downloadv1alpha1.ReasonArchiveReady, "done")
+	return nil
+}
+
+// fail marks the Download Failed for good.
+func (r *DownloadReconciler) fail(download *downloadv1alpha1.Download, reason, message string) {
+	status := &download.Status
+	status.Phase = downloadv1alpha1.PhaseFailed
+	status.EtaSeconds = nil
+	if status.CompletionTime == nil {
+		status.CompletionTime = ptr.To(metav1.NewTime(r.Clock.Now()))
+	}
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: downloadv1alpha1.ConditionFailed, Status: metav1.ConditionTrue,
+		Reason: reason, Message: message, ObservedGeneration: download.Generation,
+	})
+	r.setProgressing(download, metav1.ConditionFalse, reason, message)
+}
+
+func (r *DownloadReconciler) markNamespaceNotServed(download *downloadv1alpha1.Download) {
+	download.Status.FileCount = int32(len(download.Spec.FileIDs))
+	r.fail(download, downloadv1alpha1.ReasonNamespaceNotServed, fmt.Sprintf(
+		"download-operator runs no workers in namespace %q; add it to the operator's --namespaces "+
+			"(Helm value namespaces), which also creates the worker ServiceAccount and storage Secret there, "+
+			"then create the Download again", download.Namespace))
+}
+
+func (r *DownloadReconciler) setProgressing(download *downloadv1alpha1.Download, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&download.Status.Conditions, metav1.Condition{
+		Type: downloadv1alpha1.ConditionProgressing, Status: status,
+		Reason: reason, Message: message, ObservedGeneration: download.Generation,
+	})
+}
+
+// failureOf explains a failed Job, preferring the worker's own report of its last attempt
+// over the Job controller's generic reason.
+func failureOf(job *batchv1.Job) (reason, message string) {
+	var report jobreport.Failure
+	hasReport, err := jobreport.Decode(job.Annotations, jobreport.FailureAnnotation, &report)
+	hasReport = hasReport && err == nil
+	jobReason, jobMessage := "", ""
+	for _, c := range job.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			jobReason, jobMessage = c.Reason, c.Message
+		}
+	}
+	switch {
+	case jobReason == batchv1.JobReasonDeadlineExceeded:
+		return downloadv1alpha1.ReasonDeadlineExceeded, "preparation took longer than activeDeadlineSeconds: " + jobMessage
+	case hasReport:
+		return report.Reason, report.Message
+	case jobReason == batchv1.JobReasonBackoffLimitExceeded:
+		return downloadv1alpha1.ReasonBackoffLimitExceeded, "the worker failed on every attempt: " + jobMessage
+	default:
+		return downloadv1alpha1.ReasonBackoffLimitExceeded, fmt.Sprintf("the worker Job failed (%s): %s", jobReason, jobMessage)
+	}
+}
+
+func jobCondition(job *batchv1.Job, conditionType batchv1.JobConditionType) bool {
+	for _, c := range job.Status.Conditions {
+		if c.Type == conditionType && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// writeStatus persists status changes through the status subresource, records the transition,
+// and schedules the next visit a finished Download needs.
+func (r *DownloadReconciler) writeStatus(ctx context.Context, original, download *downloadv1alpha1.Download) (ctrl.Result, error) {
+	download.Status.ObservedGeneration = download.Generation
+	if !equality.Semantic.DeepEqual(original.Status, download.Status) {
+		// A merge patch without a resourceVersion cannot conflict: only this controller writes status.
+		if err := r.Status().Patch(ctx, download, client.MergeFrom(original)); err != nil {
+			return requeueOnConflict(fmt.Errorf("writing status: %w", err))
+		}
+		r.recordTransition(original, download)
+	}
+	if !isFinished(download) {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: r.nextVisit(download).Sub(r.Clock.Now())}, nil
+}
+
+// recordTransition emits the Event and metrics of a Download that just finished.
+func (r *DownloadReconciler) recordTransition(original, download *downloadv1alpha1.Download) {
+	if isFinished(original) || !isFinished(download) {
+		return
+	}
+	took := download.Status.CompletionTime.Sub(download.CreationTimestamp.Time)
+	if download.Status.Phase == downloadv1alpha1.PhaseCompleted {
+		r.Recorder.Eventf(download, nil, corev1.EventTypeNormal, downloadv1alpha1.ReasonArchiveReady, "Complete",
+			"archive of %d files (%d bytes) ready after %s", len(download.Spec.FileIDs), download.Status.Archive.Size, took.Round(time.Second))
+		observeCompleted(download, took)
+		return
+	}
+	failed := meta.FindStatusCondition(download.Status.Conditions, downloadv1alpha1.ConditionFailed)
+	r.Recorder.Eventf(download, nil, corev1.EventTypeWarning, failed.Reason, "Fail", "%s", failed.Message)
+	observeFailed(failed.Reason)
+}

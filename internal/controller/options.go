@@ -1,0 +1,62 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"net/url"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+)
+
+// Options configure what the controller asks of each worker Job.
+type Options struct {
+	// Namespaces are the namespaces where worker Jobs may run: each needs the worker
+	// ServiceAccount with its Role and the storage Secret.
+	Namespaces sets.Set[string]
+
+	WorkerImage          string
+	WorkerServiceAccount string
+	WorkerResources      corev1.ResourceRequirements
+
+	// StorageSecret names the Secret, in each served namespace, holding the keys
+	// StorageAccessKeyKey and StorageSecretKeyKey.
+	StorageSecret   string
+	StorageEndpoint string
+	StorageSecure   bool
+
+	SourceBucket      string
+	SourceKeyTemplate string
+	ArchiveBucket     string
+}
+
+// Keys of the storage Secret.
+const (
+	StorageAccessKeyKey = "accessKey"
+	StorageSecretKeyKey = "secretKey"
+)
+
+func (o Options) serves(namespace string) bool { return o.Namespaces.Has(namespace) }
+
+// ArchiveStore is the object storage the controller needs: presigning finished archives and
+// removing them when their Download goes.
+type ArchiveStore interface {
+	PresignGet(ctx context.Context, bucket, key string, expiry time.Duration, fileName string) (*url.URL, error)
+	DeleteArchive(ctx context.Context, bucket, key string) error
+}
