@@ -42,7 +42,7 @@ type DownloadReconciler struct {
 	// keeping a Pod informer for the rare deletion.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
-	Storage  ArchiveStore
+	Storage   ArchiveStore
 	// Clock drives TTLs, URL refresh and ETAs, so tests can move time instead of sleeping.
 	Clock   clock.PassiveClock
 	Options Options
@@ -54,7 +54,7 @@ type DownloadReconciler struct {
 // +kubebuilder:rbac:groups=download.operator.dev,resources=downloads/status,verbs=patch
 // +kubebuilder:rbac:groups=download.operator.dev,resources=downloads/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves one Download one step along its lifecycle.

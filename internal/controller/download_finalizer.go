@@ -66,7 +66,7 @@ func (r *DownloadReconciler) finalize(ctx context.Context, download *downloadv1a
 	// leaving an orphan object; its Pods get SIGTERM from the Job's deletion and abort quickly.
 	var pods corev1.PodList
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(download.Namespace),
-		client.MatchingLabels{DownloadNameLabel: download.Name, componentLabel: workerComponent}); err != nil {
+		client.MatchingLabels{DownloadNameLabel: download.Name, ComponentLabel: WorkerComponent}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing worker Pods: %w", err)
 	}
 	if len(pods.Items) > 0 {

@@ -41,8 +41,9 @@ const (
 	workerContainerName = "worker"
 	// DownloadNameLabel marks a worker Job and its Pods with the Download they serve.
 	DownloadNameLabel = "download.operator.dev/download"
-	componentLabel    = "app.kubernetes.io/component"
-	workerComponent   = "download-worker"
+	// ComponentLabel and WorkerComponent select worker Jobs and Pods.
+	ComponentLabel  = "app.kubernetes.io/component"
+	WorkerComponent = "download-worker"
 	// maxJobNameLength keeps the Job name usable as the job-name label value on its Pods.
 	maxJobNameLength = 63
 )
@@ -101,7 +102,7 @@ func (r *DownloadReconciler) desiredJob(download *downloadv1alpha1.Download) (*b
 	labels := map[string]string{
 		"app.kubernetes.io/name":       "download-operator",
 		"app.kubernetes.io/managed-by": "download-operator",
-		componentLabel:                 workerComponent,
+		ComponentLabel:                 WorkerComponent,
 		DownloadNameLabel:              download.Name,
 	}
 	fileIDs := make([]string, len(spec.FileIDs))

@@ -105,7 +105,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	var jobs batchv1.JobList
-	if err := c.cache.List(ctx, &jobs, client.MatchingLabels{componentLabel: workerComponent}); err != nil {
+	if err := c.cache.List(ctx, &jobs, client.MatchingLabels{ComponentLabel: WorkerComponent}); err != nil {
 		logf.Log.Error(err, "listing worker Jobs for metrics")
 		return
 	}

@@ -1,0 +1,228 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package manager runs the controller: flags, the controller-runtime manager, its caches and
+// metrics, and the Download reconciler.
+package manager
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/controller"
+	"github.com/download-operator/download-operator/internal/storage"
+)
+
+// Flags are the controller's command line.
+type Flags struct {
+	MetricsAddr          string
+	SecureMetrics        bool
+	EnableHTTP2          bool
+	ProbeAddr            string
+	EnableLeaderElection bool
+
+	Namespaces           string
+	WorkerImage          string
+	WorkerServiceAccount string
+	StorageSecret        string
+	StorageEndpoint      string
+	StorageSecure        bool
+	StoragePublicURL     string
+	StorageRegion        string
+	SourceBucket         string
+	SourceKeyTemplate    string
+	ArchiveBucket        string
+}
+
+func (f *Flags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.MetricsAddr, "metrics-bind-address", "0",
+		"Address of the metrics endpoint: :8443 for HTTPS, :8080 for HTTP, 0 to disable it.")
+	fs.BoolVar(&f.SecureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authn/authz.")
+	fs.BoolVar(&f.EnableHTTP2, "enable-http2", false,
+		"Enable HTTP/2 for the metrics server (off because of the HTTP/2 Rapid Reset CVEs).")
+	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the health probes.")
+	fs.BoolVar(&f.EnableLeaderElection, "leader-elect", false, "Elect a leader, so several replicas are safe.")
+
+	fs.StringVar(&f.Namespaces, "namespaces", "",
+		"Comma-separated namespaces where worker Jobs run (default: the operator's own, from POD_NAMESPACE).")
+	fs.StringVar(&f.WorkerImage, "worker-image", "", "Image of the worker Jobs; the operator's own image.")
+	fs.StringVar(&f.WorkerServiceAccount, "worker-service-account", "download-worker",
+		"ServiceAccount of the worker Pods, in each served namespace.")
+	fs.StringVar(&f.StorageSecret, "storage-secret", "download-storage",
+		"Secret with the keys accessKey and secretKey, in each served namespace, mounted into workers.")
+	fs.StringVar(&f.StorageEndpoint, "storage-endpoint", "", "host:port of object storage as seen from inside the cluster.")
+	fs.BoolVar(&f.StorageSecure, "storage-secure", false, "Use TLS to reach --storage-endpoint.")
+	fs.StringVar(&f.StoragePublicURL, "storage-public-endpoint", "",
+		"URL (https://host[:port]) browsers use to reach object storage; download URLs are signed for it.")
+	fs.StringVar(&f.StorageRegion, "storage-region", storage.DefaultRegion, "Region to sign URLs for.")
+	fs.StringVar(&f.SourceBucket, "source-bucket", "files", "Bucket holding the source files.")
+	fs.StringVar(&f.SourceKeyTemplate, "source-key-template", "{id}", "Key of a source file; {id} is its id.")
+	fs.StringVar(&f.ArchiveBucket, "archive-bucket", "downloads", "Bucket receiving the archives.")
+}
+
+func (f *Flags) options() (controller.Options, error) {
+	if f.WorkerImage == "" {
+		return controller.Options{}, fmt.Errorf("--worker-image is required")
+	}
+	if f.StorageEndpoint == "" {
+		return controller.Options{}, fmt.Errorf("--storage-endpoint is required")
+	}
+	namespaces := sets.New[string]()
+	for _, ns := range strings.Split(f.Namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			namespaces.Insert(ns)
+		}
+	}
+	if namespaces.Len() == 0 {
+		own := os.Getenv("POD_NAMESPACE")
+		if own == "" {
+			return controller.Options{}, fmt.Errorf("--namespaces is empty and POD_NAMESPACE is unset")
+		}
+		namespaces.Insert(own)
+	}
+	return controller.Options{
+		Namespaces:           namespaces,
+		WorkerImage:          f.WorkerImage,
+		WorkerServiceAccount: f.WorkerServiceAccount,
+		// Sized for the worker's bounded streaming (under 64 MiB RSS whatever the archive size).
+		WorkerResources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+		},
+		StorageSecret:     f.StorageSecret,
+		StorageEndpoint:   f.StorageEndpoint,
+		StorageSecure:     f.StorageSecure,
+		SourceBucket:      f.SourceBucket,
+		SourceKeyTemplate: f.SourceKeyTemplate,
+		ArchiveBucket:     f.ArchiveBucket,
+	}, nil
+}
+
+// Command runs the controller until SIGTERM and returns the process exit code.
+func Command(args []string) int {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	var f Flags
+	f.bind(fs)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+	if err := run(f); err != nil {
+		log.Error(err, "controller stopped")
+		return 1
+	}
+	return 0
+}
+
+func run(f Flags) error {
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	// Credentials come from the environment (a Secret), never from flags that show in `ps`.
+	store, err := storage.New(storage.Config{
+		Endpoint: f.StorageEndpoint, Secure: f.StorageSecure, PublicURL: f.StoragePublicURL, Region: f.StorageRegion,
+		AccessKey: os.Getenv("STORAGE_ACCESS_KEY"), SecretKey: os.Getenv("STORAGE_SECRET_KEY"),
+	})
+	if err != nil {
+		return err
+	}
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(downloadv1alpha1.AddToScheme(scheme))
+
+	var tlsOpts []func(*tls.Config)
+	if !f.EnableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{BindAddress: f.MetricsAddr, SecureServing: f.SecureMetrics, TLSOpts: tlsOpts}
+	if f.SecureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	// Jobs are cached only in served namespaces and only when they are workers, which keeps the
+	// controller's memory independent of everything else running in the cluster.
+	servedNamespaces := map[string]cache.Config{}
+	for ns := range opts.Namespaces {
+		servedNamespaces[ns] = cache.Config{}
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: f.ProbeAddr,
+		LeaderElection:         f.EnableLeaderElection,
+		LeaderElectionID:       "download-operator.operator.dev",
+		// The process exits right after the manager stops, so releasing the lease early is safe
+		// and lets the next leader start without waiting for the lease to expire.
+		LeaderElectionReleaseOnCancel: true,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: {
+				Namespaces: servedNamespaces,
+				Label:      labels.SelectorFromSet(labels.Set{controller.ComponentLabel: controller.WorkerComponent}),
+			},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	reconciler := &controller.DownloadReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("download-controller"),
+		Storage:   store,
+		Options:   opts,
+	}
+	if err := reconciler.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Download controller: %w", err)
+	}
+	if err := controller.RegisterStateMetrics(mgr.GetClient()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding ready check: %w", err)
+	}
+	ctrl.Log.WithName("setup").Info("starting controller", "namespaces", sets.List(opts.Namespaces), "workerImage", opts.WorkerImage)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
