@@ -340,6 +340,19 @@ var _ = Describe("Download controller", func() {
 		Expect(minio.ToErrorResponse(err).Code).To(Equal(minio.NoSuchKey))
 	})
 
+	It("keeps a finished Download finished after its Job is gone", func() {
+		download := completeDownload(newDownload(servedNamespace, 70000), []byte("archive"))
+		job := waitForJob(download)
+		Expect(k8sClient.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
+		Eventually(func() []batchv1.Job { return workerJobs(download) }).Should(BeEmpty())
+
+		reconcileNow(download)
+		Consistently(func() []batchv1.Job { return workerJobs(download) }, "1s").Should(BeEmpty())
+		current := fetch(download)
+		Expect(current.Status.Phase).To(Equal(downloadv1alpha1.PhaseCompleted))
+		Expect(current.Status.DownloadURL).To(Equal(download.Status.DownloadURL))
+	})
+
 	It("creates no second Job when the controller restarts, and resumes mirroring", func() {
 		download := newDownload(servedNamespace, 70000)
 		createDownload(download)
