@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"archive/zip"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,6 +25,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,10 +43,12 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/worker"
 )
 
 // storeArchive puts bytes where the worker would have streamed the archive and returns the
@@ -367,6 +373,70 @@ var _ = Describe("Download controller", func() {
 		jobs := workerJobs(download)
 		Expect(jobs).To(HaveLen(1))
 		Expect(jobs[0].UID).To(Equal(job.UID))
+	})
+
+	It("runs the real worker with the Job's own arguments, end to end to a downloadable zip", func() {
+		Expect(s3.MakeBucket(ctx, "files", minio.MakeBucketOptions{})).To(Succeed())
+		sources := map[int64][]byte{70000: bytes.Repeat([]byte("csv,row\n"), 10000), 70001: []byte("small file")}
+		for id, content := range sources {
+			_, err := s3.PutObject(ctx, "files", strconv.FormatInt(id, 10), bytes.NewReader(content), int64(len(content)), minio.PutObjectOptions{})
+			Expect(err).NotTo(HaveOccurred())
+		}
+		download := newDownload(servedNamespace, 70000, 70001)
+		createDownload(download)
+		job := waitForJob(download)
+		startJob(job, time.Second)
+
+		By("running download-operator worker with the container's args and env, as the kubelet would")
+		kubeconfig := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
+		admin, err := env.AddUser(envtest.User{Name: "worker-test", Groups: []string{"system:masters"}}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		raw, err := admin.KubeConfig()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.WriteFile(kubeconfig, raw, 0o600)).To(Succeed())
+		for name, value := range map[string]string{
+			"POD_NAMESPACE": servedNamespace, "STORAGE_ACCESS_KEY": minioSrv.AccessKey, "STORAGE_SECRET_KEY": minioSrv.SecretKey,
+		} {
+			GinkgoT().Setenv(name, value)
+		}
+		container := job.Spec.Template.Spec.Containers[0]
+		Expect(container.Args[0]).To(Equal("worker"))
+		var stderr bytes.Buffer
+		exit := worker.Command(ctx, append(container.Args[1:], "--kubeconfig="+kubeconfig), &stderr)
+		Expect(exit).To(Equal(0), stderr.String())
+
+		By("completing the Job as the Job controller would once the Pod exited 0")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
+		Expect(job.Annotations).To(HaveKey(jobreport.ResultAnnotation))
+		updateJobStatus(job, func(s *batchv1.JobStatus) {
+			s.Active, s.Ready, s.Succeeded = 0, ptr.To[int32](0), 1
+			s.Conditions = append(s.Conditions, condition(batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached, "done"))
+		})
+		updateJobStatus(job, func(s *batchv1.JobStatus) {
+			s.CompletionTime = ptr.To(metav1.NewTime(fakeClock.Now()))
+			s.Conditions = append(s.Conditions, condition(batchv1.JobComplete, batchv1.JobReasonCompletionsReached, "done"))
+		})
+		completed := eventuallyPhase(download, downloadv1alpha1.PhaseCompleted)
+
+		By("downloading the archive through its presigned URL and checking every entry")
+		resp, body := getThroughPublicHost(completed.Status.DownloadURL)
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		sum := sha256.Sum256(body)
+		Expect(hex.EncodeToString(sum[:])).To(Equal(completed.Status.Archive.SHA256))
+		Expect(completed.Status.Archive.Size).To(BeEquivalentTo(len(body)))
+		archive, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(archive.File).To(HaveLen(2))
+		for i, id := range []int64{70000, 70001} {
+			entry := archive.File[i]
+			Expect(entry.Name).To(Equal(worker.EntryName(id)))
+			r, err := entry.Open()
+			Expect(err).NotTo(HaveOccurred())
+			content, err := io.ReadAll(r)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(content).To(Equal(sources[id]))
+		}
+		Expect(completed.Status.BytesTotal).To(BeEquivalentTo(len(sources[70000]) + len(sources[70001])))
 	})
 
 	It("never writes credentials into status, Events, the Job or logs", func() {

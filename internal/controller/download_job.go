@@ -169,6 +169,9 @@ func (r *DownloadReconciler) desiredJob(download *downloadv1alpha1.Download) (*b
 							{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
 								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"},
 							}},
+							// A soft heap target: the worker holds about one 8 MiB part at a time, and
+							// without it the GC lets the heap grow towards twice the live size.
+							{Name: "GOMEMLIMIT", Value: "32MiB"},
 							secretEnv("STORAGE_ACCESS_KEY", StorageAccessKeyKey),
 							secretEnv("STORAGE_SECRET_KEY", StorageSecretKeyKey),
 						},

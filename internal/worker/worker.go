@@ -1,0 +1,458 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package worker builds one zip archive from source objects in object storage and uploads it
+// back, streaming end to end: nothing touches local disk and memory stays bounded whatever the
+// file sizes. It runs inside the Download's Job Pod and reports through annotations on that Job
+// (see internal/jobreport), because get and patch of its own Job is all the RBAC it has.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/jobreport"
+)
+
+const (
+	// DefaultPartSize keeps the upload's memory at one part buffer. minio-go would pick 544 MiB
+	// parts for an upload of unknown size; 8 MiB still allows archives up to ~78 GiB (10,000 parts).
+	DefaultPartSize uint64 = 8 << 20
+	// MinPartSize is the S3 minimum for every part but the last.
+	MinPartSize uint64 = 5 << 20
+	// MaxPartSize is the S3 maximum part size.
+	MaxPartSize uint64 = 5 << 30
+	// DefaultProgressInterval bounds the write rate on the Job to what the apiserver shrugs off.
+	DefaultProgressInterval = 3 * time.Second
+
+	// idPlaceholder is replaced by the decimal file id in Config.SourceKeyTemplate.
+	idPlaceholder = "{id}"
+	// statParallelism overlaps the round trips of stat'ing up to a thousand small objects without
+	// flooding the storage server.
+	statParallelism = 8
+	// cleanupTimeout bounds the abort of a failed upload and the report of a failure or result;
+	// they run on a fresh context because the run's own may be the reason they are needed.
+	cleanupTimeout = 10 * time.Second
+	// maxNamedIDs keeps a failure message readable; the report carries the full list anyway.
+	maxNamedIDs = 50
+)
+
+// Config says what to bundle and where to store it.
+type Config struct {
+	// FileIDs are the files to bundle, one archive entry each, in this order.
+	FileIDs []int64
+	// SourceBucket holds the files; SourceKeyTemplate maps an id to its key, with "{id}" standing
+	// for the decimal id.
+	SourceBucket      string
+	SourceKeyTemplate string
+	// ArchiveBucket and ArchiveKey name the archive object.
+	ArchiveBucket string
+	ArchiveKey    string
+	// MaxBytesPerSecond caps the rate at which source objects are read; 0 means unlimited.
+	MaxBytesPerSecond int64
+	// PartSize is the multipart upload's part size, and so the bulk of the worker's memory.
+	PartSize uint64
+	// ProgressInterval is the shortest time between two progress writes.
+	ProgressInterval time.Duration
+}
+
+// Validate rejects a Config the worker cannot run; such a Config is a bug in the controller.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.FileIDs) == 0 {
+		errs = append(errs, errors.New("no file ids"))
+	}
+	seen := make(map[int64]bool, len(c.FileIDs))
+	for _, id := range c.FileIDs {
+		if seen[id] {
+			// Two entries with one name would make the archive ambiguous to unpack.
+			errs = append(errs, fmt.Errorf("file id %d requested twice", id))
+		}
+		seen[id] = true
+	}
+	if c.SourceBucket == "" {
+		errs = append(errs, errors.New("no source bucket"))
+	}
+	if !strings.Contains(c.SourceKeyTemplate, idPlaceholder) {
+		errs = append(errs, fmt.Errorf("source key template %q lacks %s, so every id would map to one key",
+			c.SourceKeyTemplate, idPlaceholder))
+	}
+	if c.ArchiveBucket == "" {
+		errs = append(errs, errors.New("no archive bucket"))
+	}
+	if c.ArchiveKey == "" {
+		errs = append(errs, errors.New("no archive key"))
+	}
+	if c.MaxBytesPerSecond < 0 {
+		errs = append(errs, fmt.Errorf("negative bandwidth cap %d", c.MaxBytesPerSecond))
+	}
+	if c.PartSize < MinPartSize || c.PartSize > MaxPartSize {
+		errs = append(errs, fmt.Errorf("part size %d outside [%d, %d]", c.PartSize, MinPartSize, MaxPartSize))
+	}
+	if c.ProgressInterval <= 0 {
+		errs = append(errs, fmt.Errorf("progress interval %s is not positive", c.ProgressInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// SourceKey is the object key of a file id.
+func (c Config) SourceKey(id int64) string {
+	return strings.ReplaceAll(c.SourceKeyTemplate, idPlaceholder, strconv.FormatInt(id, 10))
+}
+
+// EntryName is the name of a file's entry in the archive.
+func EntryName(id int64) string {
+	return "file-" + strconv.FormatInt(id, 10) + ".bin"
+}
+
+// Deps are the worker's connections to the outside, injected so tests run it in-process.
+type Deps struct {
+	// Source reads the files. Required.
+	Source *minio.Client
+	// Archive stores the archive; nil means Source. Production uses one endpoint for both.
+	Archive *minio.Client
+	// Reporter receives progress, the result and any failure. Required.
+	Reporter Reporter
+	// Clock paces progress reports; nil means the real clock.
+	Clock clock.WithTicker
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Error is a failed run, classified for the controller.
+type Error struct {
+	// Exit is the process exit code: ExitPermanent, ExitRetryable or ExitUsage.
+	Exit int
+	// Failure is what was reported on the Job. It is empty when nothing could be reported: for
+	// usage errors (there is no Reason for a controller bug) and when recording the Result failed.
+	Failure jobreport.Failure
+	Err     error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode maps the error of Run to the worker's exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if werr, ok := errors.AsType[*Error](err); ok {
+		return werr.Exit
+	}
+	return jobreport.ExitRetryable
+}
+
+// Run stats every source, streams them into one zip archive uploaded to the archive bucket, and
+// reports progress, then the Result, through deps.Reporter. On failure it reports a Failure (best
+// effort), leaves no archive object and no incomplete upload behind, and returns an *Error.
+func Run(ctx context.Context, cfg Config, deps Deps) (jobreport.Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return jobreport.Result{}, &Error{Exit: jobreport.ExitUsage, Err: fmt.Errorf("invalid worker config: %w", err)}
+	}
+	if deps.Source == nil || deps.Reporter == nil {
+		return jobreport.Result{}, &Error{Exit: jobreport.ExitUsage, Err: errors.New("worker needs a source client and a reporter")}
+	}
+	r := &run{
+		cfg:      cfg,
+		source:   deps.Source,
+		archive:  orDefault(deps.Archive, deps.Source),
+		reporter: deps.Reporter,
+		clock:    orDefault[clock.WithTicker](deps.Clock, clock.RealClock{}),
+		log:      orDefault(deps.Logger, slog.New(slog.DiscardHandler)),
+		limiter:  newLimiter(cfg.MaxBytesPerSecond),
+	}
+	started := r.clock.Now()
+	result, err := r.bundle(ctx)
+	if err != nil {
+		failed := classify(ctx, err)
+		r.log.Error("archive not stored", "reason", failed.Failure.Reason, "exit", failed.Exit, "error", err)
+		r.reportFailure(ctx, failed.Failure)
+		return jobreport.Result{}, failed
+	}
+	elapsed := r.clock.Since(started)
+	r.log.Info("archive stored", "bucket", result.Bucket, "key", result.Key, "size", result.Size,
+		"sha256", result.SHA256, "sourceBytes", r.done.Load(), "elapsed", elapsed.String())
+	// The archive exists now, so recording it must not be undone by a late cancellation.
+	reportCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := r.reporter.Result(reportCtx, result); err != nil {
+		// Without the Result the controller cannot hand out the archive; a retry rebuilds it.
+		return jobreport.Result{}, &Error{Exit: jobreport.ExitRetryable, Err: fmt.Errorf("recording result: %w", err)}
+	}
+	return result, nil
+}
+
+// orDefault is cmp.Or for types that are not ordered: v unless it is nil.
+func orDefault[T comparable](v, fallback T) T {
+	var zero T
+	if v == zero {
+		return fallback
+	}
+	return v
+}
+
+// run is the state of one Run.
+type run struct {
+	cfg      Config
+	source   *minio.Client
+	archive  *minio.Client
+	reporter Reporter
+	clock    clock.WithTicker
+	log      *slog.Logger
+	limiter  *rate.Limiter
+	// done counts source bytes read so far, for progress.
+	done byteCounter
+}
+
+// source is a file to bundle, as stat'ed before the upload starts.
+type source struct {
+	id   int64
+	key  string
+	info minio.ObjectInfo
+}
+
+func (r *run) bundle(ctx context.Context) (jobreport.Result, error) {
+	sources, err := r.statSources(ctx)
+	if err != nil {
+		return jobreport.Result{}, err
+	}
+	var total int64
+	for _, s := range sources {
+		total += s.info.Size
+	}
+	r.log.Info("sources found", "files", len(sources), "bytes", total)
+
+	progress := newProgressThrottle(r.reporter, r.clock, r.cfg.ProgressInterval, r.log)
+	stopProgress := progress.follow(ctx, r.clock, &r.done, total)
+	summary, err := r.upload(ctx, sources)
+	stopProgress()
+	if err != nil {
+		return jobreport.Result{}, err
+	}
+	progress.flush(ctx, jobreport.Progress{BytesDone: r.done.Load(), BytesTotal: total})
+	return jobreport.Result{Bucket: r.cfg.ArchiveBucket, Key: r.cfg.ArchiveKey, Size: summary.size, SHA256: summary.sha256}, nil
+}
+
+// statSources stats every source before anything is uploaded, so that a request naming missing
+// files fails at once, naming all of them, and progress knows its total.
+func (r *run) statSources(ctx context.Context) ([]source, error) {
+	sources := make([]source, len(r.cfg.FileIDs))
+	var (
+		mu      sync.Mutex
+		missing []int64
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(statParallelism)
+	for i, id := range r.cfg.FileIDs {
+		key := r.cfg.SourceKey(id)
+		g.Go(func() error {
+			info, err := r.source.StatObject(gctx, r.cfg.SourceBucket, key, minio.StatObjectOptions{})
+			if isNoSuchKey(err) {
+				mu.Lock()
+				missing = append(missing, id)
+				mu.Unlock()
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("stat source %s/%s: %w", r.cfg.SourceBucket, key, err)
+			}
+			sources[i] = source{id: id, key: key, info: info}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, &sourceNotFoundError{bucket: r.cfg.SourceBucket, ids: missing}
+	}
+	return sources, nil
+}
+
+// upload streams the archive through a pipe into a multipart upload of unknown size, so memory
+// holds one part, never the archive. The object becomes visible only when the upload completes;
+// on any failure the upload is aborted so no parts linger.
+func (r *run) upload(ctx context.Context, sources []source) (archiveSummary, error) {
+	pr, pw := io.Pipe()
+	writeCtx, cancelWrite := context.WithCancel(ctx)
+	defer cancelWrite()
+	type written struct {
+		summary archiveSummary
+		err     error
+	}
+	// Buffered and sent before the pipe is closed, so that when PutObject fails because the
+	// writer did, the writer's error is already here and wins as the cause.
+	writerDone := make(chan written, 1)
+	go func() {
+		summary, err := r.writeArchive(writeCtx, pw, sources)
+		writerDone <- written{summary, err}
+		_ = pw.CloseWithError(err)
+	}()
+
+	_, putErr := r.archive.PutObject(ctx, r.cfg.ArchiveBucket, r.cfg.ArchiveKey, pr, -1, minio.PutObjectOptions{
+		PartSize:    r.cfg.PartSize,
+		ContentType: "application/zip",
+	})
+	if putErr == nil {
+		// PutObject only succeeds after reading EOF, which the writer sends only on success.
+		w := <-writerDone
+		return w.summary, w.err
+	}
+
+	cause := putErr
+	select {
+	case w := <-writerDone:
+		if w.err != nil {
+			cause = w.err
+		}
+	default:
+		// The upload failed on its own: stop the writer, whose error is only a consequence.
+		cancelWrite()
+		_ = pr.CloseWithError(putErr)
+		<-writerDone
+	}
+	r.abortUpload(ctx)
+	return archiveSummary{}, fmt.Errorf("uploading archive %s/%s: %w", r.cfg.ArchiveBucket, r.cfg.ArchiveKey, cause)
+}
+
+// abortUpload removes what a failed upload left. minio-go aborts its own upload too, but a
+// cancelled context or a dropped connection can defeat that, so this runs on a fresh context.
+// It removes every incomplete upload of the key, which is safe because a Job runs one worker
+// Pod at a time and each Download has its own key.
+func (r *run) abortUpload(ctx context.Context) {
+	abortCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := r.archive.RemoveIncompleteUpload(abortCtx, r.cfg.ArchiveBucket, r.cfg.ArchiveKey); err != nil {
+		r.log.Warn("could not abort the failed upload; the bucket's lifecycle rules must reap its parts",
+			"bucket", r.cfg.ArchiveBucket, "key", r.cfg.ArchiveKey, "error", err)
+	}
+}
+
+func (r *run) writeArchive(ctx context.Context, w io.Writer, sources []source) (archiveSummary, error) {
+	aw, err := newArchiveWriter(w)
+	if err != nil {
+		return archiveSummary{}, err
+	}
+	for _, s := range sources {
+		if err := r.addSource(ctx, aw, s); err != nil {
+			return archiveSummary{}, err
+		}
+	}
+	return aw.close()
+}
+
+func (r *run) addSource(ctx context.Context, aw *archiveWriter, s source) error {
+	opts := minio.GetObjectOptions{}
+	// Read exactly the version that was stat'ed: bytesTotal and the entry's timestamp came from it.
+	if err := opts.SetMatchETag(s.info.ETag); err != nil {
+		return fmt.Errorf("source %s/%s: %w", r.cfg.SourceBucket, s.key, err)
+	}
+	obj, err := r.source.GetObject(ctx, r.cfg.SourceBucket, s.key, opts)
+	if err != nil {
+		return fmt.Errorf("opening source %s/%s: %w", r.cfg.SourceBucket, s.key, err)
+	}
+	defer func() { _ = obj.Close() }()
+
+	var in io.Reader = obj
+	if r.limiter != nil {
+		in = &rateLimitedReader{ctx: ctx, r: in, limiter: r.limiter}
+	}
+	in = io.TeeReader(in, &r.done)
+	entry, err := aw.add(EntryName(s.id), s.info.LastModified, in)
+	if isNoSuchKey(err) {
+		return &sourceNotFoundError{bucket: r.cfg.SourceBucket, ids: []int64{s.id}}
+	}
+	if err != nil {
+		return fmt.Errorf("archiving source %s/%s: %w", r.cfg.SourceBucket, s.key, err)
+	}
+	if entry.size != s.info.Size {
+		return fmt.Errorf("source %s/%s: read %d bytes, stat said %d", r.cfg.SourceBucket, s.key, entry.size, s.info.Size)
+	}
+	r.log.Debug("file archived", "id", s.id, "bytes", entry.size, "deflated", entry.deflated)
+	return nil
+}
+
+func (r *run) reportFailure(ctx context.Context, failure jobreport.Failure) {
+	if failure.Reason == "" {
+		return
+	}
+	reportCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := r.reporter.Failure(reportCtx, failure); err != nil {
+		// The exit code still tells the Job controller whether to retry.
+		r.log.Error("could not report failure", "reason", failure.Reason, "error", err)
+	}
+}
+
+// sourceNotFoundError names requested files without a source object. Retrying cannot help.
+type sourceNotFoundError struct {
+	bucket string
+	ids    []int64
+}
+
+func (e *sourceNotFoundError) Error() string {
+	named := e.ids[:min(len(e.ids), maxNamedIDs)]
+	ids := make([]string, len(named))
+	for i, id := range named {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
+	msg := fmt.Sprintf("no source object in bucket %q for file ids %s", e.bucket, strings.Join(ids, ", "))
+	if more := len(e.ids) - len(named); more > 0 {
+		msg += fmt.Sprintf(" and %d more", more)
+	}
+	return msg
+}
+
+// classify decides what the controller is told and whether the Job retries.
+func classify(ctx context.Context, err error) *Error {
+	if notFound, ok := errors.AsType[*sourceNotFoundError](err); ok {
+		return &Error{Exit: jobreport.ExitPermanent, Err: err, Failure: jobreport.Failure{
+			Reason:         downloadv1alpha1.ReasonSourceNotFound,
+			Message:        notFound.Error(),
+			MissingFileIDs: notFound.ids,
+		}}
+	}
+	msg := err.Error()
+	if ctx.Err() != nil {
+		// Pod termination (node drain, eviction): another Pod can finish the job.
+		msg = "interrupted: " + msg
+	}
+	return &Error{Exit: jobreport.ExitRetryable, Err: err, Failure: jobreport.Failure{
+		Reason:  downloadv1alpha1.ReasonStorageError,
+		Message: msg,
+	}}
+}
+
+func isNoSuchKey(err error) bool {
+	resp, ok := errors.AsType[minio.ErrorResponse](err)
+	return ok && resp.Code == minio.NoSuchKey
+}
