@@ -408,14 +408,7 @@ var _ = Describe("Download controller", func() {
 		By("completing the Job as the Job controller would once the Pod exited 0")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
 		Expect(job.Annotations).To(HaveKey(jobreport.ResultAnnotation))
-		updateJobStatus(job, func(s *batchv1.JobStatus) {
-			s.Active, s.Ready, s.Succeeded = 0, ptr.To[int32](0), 1
-			s.Conditions = append(s.Conditions, condition(batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached, "done"))
-		})
-		updateJobStatus(job, func(s *batchv1.JobStatus) {
-			s.CompletionTime = ptr.To(metav1.NewTime(fakeClock.Now()))
-			s.Conditions = append(s.Conditions, condition(batchv1.JobComplete, batchv1.JobReasonCompletionsReached, "done"))
-		})
+		completeJob(job)
 		completed := eventuallyPhase(download, downloadv1alpha1.PhaseCompleted)
 
 		By("downloading the archive through its presigned URL and checking every entry")

@@ -118,10 +118,16 @@ func condition(t batchv1.JobConditionType, reason, message string) batchv1.JobCo
 		LastProbeTime: now, LastTransitionTime: now}
 }
 
-// succeedJob reports the archive, then completes the Job in the real controller's two steps.
+// succeedJob reports the archive as the worker would, then completes the Job.
 func succeedJob(job *batchv1.Job, result jobreport.Result) {
 	GinkgoHelper()
 	annotateJob(job, jobreport.ResultAnnotation, result)
+	completeJob(job)
+}
+
+// completeJob is the Job controller's reaction to a worker Pod that exited 0, in its two steps.
+func completeJob(job *batchv1.Job) {
+	GinkgoHelper()
 	updateJobStatus(job, func(s *batchv1.JobStatus) {
 		s.Active, s.Ready, s.Succeeded = 0, ptr.To[int32](0), 1
 		s.Conditions = append(s.Conditions, condition(batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods"))
