@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	dto "github.com/prometheus/client_model/go"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
@@ -44,6 +45,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
@@ -404,6 +406,8 @@ var _ = Describe("Download controller", func() {
 		var stderr bytes.Buffer
 		exit := worker.Command(ctx, append(container.Args[1:], "--kubeconfig="+kubeconfig), &stderr)
 		Expect(exit).To(Equal(0), stderr.String())
+		Expect(stderr.String()).NotTo(BeEmpty(), "the worker logs its work")
+		Expect(stderr.String()).NotTo(ContainSubstring(minioSrv.SecretKey), "the worker must never log its credentials")
 
 		By("completing the Job as the Job controller would once the Pod exited 0")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
@@ -455,5 +459,42 @@ var _ = Describe("Download controller", func() {
 		Expect(everything.String()).NotTo(ContainSubstring(minioSrv.SecretKey))
 		// The URL's signature is derived from the key but must not contain it.
 		Expect(fetch(download).Status.DownloadURL).NotTo(ContainSubstring(minioSrv.SecretKey))
+	})
+})
+
+var _ = Describe("controller metrics", func() {
+	It("count completions, archived bytes and failures by reason, and report Downloads by phase", func() {
+		completeDownload(newDownload(servedNamespace, 70000), []byte("0123456789"))
+		failing := newDownload(servedNamespace, 70001)
+		createDownload(failing)
+		job := waitForJob(failing)
+		startJob(job, time.Second)
+		failJob(job, &jobreport.Failure{Reason: downloadv1alpha1.ReasonSourceNotFound, Message: "70001 missing"},
+			batchv1.JobReasonPodFailurePolicy, 1)
+		eventuallyPhase(failing, downloadv1alpha1.PhaseFailed)
+
+		families, err := metrics.Registry.Gather()
+		Expect(err).NotTo(HaveOccurred())
+		byName := map[string]*dto.MetricFamily{}
+		for _, f := range families {
+			byName[f.GetName()] = f
+		}
+		Expect(byName).To(HaveKey("download_operator_download_completion_seconds"))
+		Expect(byName["download_operator_download_completion_seconds"].Metric[0].Histogram.GetSampleCount()).To(BeNumerically(">=", 1))
+		Expect(byName["download_operator_archived_bytes_total"].Metric[0].Counter.GetValue()).To(BeNumerically(">=", 10))
+		Expect(byName).To(HaveKey("download_operator_download_failures_total"))
+		Expect(byName["download_operator_download_failures_total"].Metric).To(ContainElement(
+			HaveField("Label", ContainElement(And(
+				HaveField("Name", HaveValue(Equal("reason"))),
+				HaveField("Value", HaveValue(Equal(downloadv1alpha1.ReasonSourceNotFound))))))))
+
+		phases := map[string]float64{}
+		for _, m := range byName["download_operator_downloads"].Metric {
+			phases[m.Label[0].GetValue()] = m.Gauge.GetValue()
+		}
+		Expect(phases).To(HaveKey("Completed"))
+		Expect(phases["Completed"]).To(BeNumerically(">=", 1))
+		Expect(phases["Failed"]).To(BeNumerically(">=", 1))
+		Expect(byName).To(HaveKey("download_operator_active_jobs"))
 	})
 })

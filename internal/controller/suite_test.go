@@ -105,6 +105,7 @@ var _ = BeforeSuite(func() {
 	})).To(Succeed())
 
 	fakeClock = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
+	Expect(RegisterStateMetrics(k8sClient)).To(Succeed())
 	startManager()
 })
 
