@@ -79,6 +79,10 @@ func TestControllers(t *testing.T) {
 var _ = BeforeSuite(func() {
 	// Every log line also lands in logs, so a test can prove credentials never appear there.
 	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, logs)), zap.UseDevMode(true)))
+	// Generous bounds: CI shares two cores with MinIO, etcd and kube-apiserver. Eventually returns
+	// as soon as its condition holds, so this only costs time when something is really wrong.
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	SetDefaultEventuallyPollingInterval(25 * time.Millisecond)
 	ctx, cancel = context.WithCancel(context.Background())
 
 	By("starting kube-apiserver and etcd with the generated CRDs installed")
@@ -169,6 +173,8 @@ func startManager() {
 		defer close(managerDone)
 		Expect(mgr.Start(mgrCtx)).To(Succeed())
 	}()
+	// Specs start only once the controller sees the cluster, so none races the cache sync.
+	Expect(mgr.GetCache().WaitForCacheSync(mgrCtx)).To(BeTrue())
 }
 
 func restartManager() {
