@@ -32,9 +32,9 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	dto "github.com/prometheus/client_model/go"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
