@@ -70,7 +70,7 @@ vet: ## Run go vet against code.
 .PHONY: test
 test: manifests generate fmt vet ## Run the unit and envtest suites against kube-apiserver, etcd and MinIO built from source.
 	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" \
-		go test $$(go list ./... | grep -v /e2e) -coverprofile cover.out
+		go test -count=1 $$(go list ./... | grep -v /e2e) -coverprofile cover.out
 
 .PHONY: tools
 tools: ## Build and cache every tool the tests need (a cold build takes 15-25 min).
