@@ -203,6 +203,22 @@ var _ = Describe("Download controller", func() {
 			To(Equal(downloadv1alpha1.ReasonArchiving))
 	})
 
+	It("stays Processing between worker attempts instead of going back to Pending", func() {
+		download := newDownload(servedNamespace, 70000)
+		createDownload(download)
+		job := waitForJob(download)
+		startJob(job, time.Second)
+		eventuallyPhase(download, downloadv1alpha1.PhaseProcessing)
+
+		By("the first Pod failing with a retryable error while the Job controller has not started the next")
+		updateJobStatus(job, func(s *batchv1.JobStatus) { s.Active, s.Ready, s.Failed = 0, ptr.To[int32](0), 1 })
+		Eventually(func() string {
+			return meta.FindStatusCondition(fetch(download).Status.Conditions, downloadv1alpha1.ConditionProgressing).Reason
+		}).Should(Equal(downloadv1alpha1.ReasonRetrying))
+		Consistently(func() downloadv1alpha1.DownloadPhase { return fetch(download).Status.Phase }, "1s").
+			Should(Equal(downloadv1alpha1.PhaseProcessing))
+	})
+
 	It("completes with a URL signed for the public endpoint that really downloads the archive", func() {
 		content := []byte("PK\x03\x04 pretend this is the archive the worker streamed")
 		download := completeDownload(newDownload(servedNamespace, 70000, 70001), content)

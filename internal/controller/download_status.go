@@ -67,7 +67,10 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 	case jobCondition(job, batchv1.JobFailed):
 		reason, message := failureOf(job)
 		r.fail(download, reason, message)
-	case hasProgress || ptr.Deref(job.Status.Ready, 0) > 0:
+	case hasProgress || ptr.Deref(job.Status.Ready, 0) > 0 || job.Status.Failed > 0 ||
+		status.Phase == downloadv1alpha1.PhaseProcessing:
+		// Once a worker ran, the Download stays Processing between attempts: clients must
+		// never see it go back to Pending.
 		status.Phase = downloadv1alpha1.PhaseProcessing
 		reason, message := downloadv1alpha1.ReasonArchiving, "the worker is streaming the archive"
 		if job.Status.Failed > 0 {
