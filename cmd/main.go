@@ -19,6 +19,8 @@ limitations under the License.
 //
 //	download-operator controller [flags]   reconcile Downloads into worker Jobs (the default)
 //	download-operator worker [flags]       stream one archive into object storage (run by a Job)
+//	download-operator facade [flags]       serve the HTTP API browsers and scripts call
+//	download-operator get [flags] ID...    fetch a bundle through the facade, with a progress bar
 package main
 
 import (
@@ -30,6 +32,8 @@ import (
 	// to ensure that exec-entrypoint and run can make use of them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
+	"github.com/download-operator/download-operator/internal/cli"
+	"github.com/download-operator/download-operator/internal/facade"
 	"github.com/download-operator/download-operator/internal/manager"
 	"github.com/download-operator/download-operator/internal/worker"
 )
@@ -44,8 +48,13 @@ func main() {
 		os.Exit(manager.Command(args))
 	case "worker":
 		os.Exit(worker.Command(context.Background(), args, os.Stderr))
+	case "facade":
+		// facade.Command stops on SIGTERM or Ctrl-C itself and shuts down gracefully.
+		os.Exit(facade.Command(context.Background(), args, os.Stderr))
+	case "get":
+		os.Exit(cli.GetCommand(context.Background(), args, os.Stdout, os.Stderr))
 	default:
-		fmt.Fprintf(os.Stderr, "unknown subcommand %q: want controller or worker\n", role)
+		fmt.Fprintf(os.Stderr, "unknown subcommand %q: want controller, worker, facade or get\n", role)
 		os.Exit(2)
 	}
 }

@@ -22,8 +22,11 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,11 +41,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/controller"
+	"github.com/download-operator/download-operator/internal/filecheck"
 	"github.com/download-operator/download-operator/internal/storage"
 )
 
@@ -52,6 +57,7 @@ type Flags struct {
 	SecureMetrics        bool
 	EnableHTTP2          bool
 	ProbeAddr            string
+	FileCheckAddr        string
 	EnableLeaderElection bool
 
 	Namespaces           string
@@ -74,6 +80,8 @@ func (f *Flags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.EnableHTTP2, "enable-http2", false,
 		"Enable HTTP/2 for the metrics server (off because of the HTTP/2 Rapid Reset CVEs).")
 	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the health probes.")
+	fs.StringVar(&f.FileCheckAddr, "file-check-bind-address", ":8082",
+		"Address of the read-only file-check endpoint the facade calls (GET /v1/files/{id}, /v1/storage/health); 0 disables it.")
 	fs.BoolVar(&f.EnableLeaderElection, "leader-elect", false, "Elect a leader, so several replicas are safe.")
 
 	fs.StringVar(&f.Namespaces, "namespaces", "",
@@ -156,10 +164,11 @@ func run(f Flags) error {
 		return err
 	}
 	// Credentials come from the environment (a Secret), never from flags that show in `ps`.
-	store, err := storage.New(storage.Config{
+	storageConfig := storage.Config{
 		Endpoint: f.StorageEndpoint, Secure: f.StorageSecure, PublicURL: f.StoragePublicURL, Region: f.StorageRegion,
 		AccessKey: os.Getenv("STORAGE_ACCESS_KEY"), SecretKey: os.Getenv("STORAGE_SECRET_KEY"),
-	})
+	}
+	store, err := storage.New(storageConfig)
 	if err != nil {
 		return err
 	}
@@ -217,6 +226,9 @@ func run(f Flags) error {
 	if err := controller.RegisterStateMetrics(mgr.GetClient()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	if err := addFileCheck(mgr, f, storageConfig); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}
@@ -225,4 +237,38 @@ func run(f Flags) error {
 	}
 	ctrl.Log.WithName("setup").Info("starting controller", "namespaces", sets.List(opts.Namespaces), "workerImage", opts.WorkerImage)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// addFileCheck serves internal/filecheck from the controller, the one component that already
+// holds storage credentials, so the facade can answer file checks without them. Every replica
+// serves it, leader or not: it only reads, and the facade's Service may pick any replica.
+func addFileCheck(mgr ctrl.Manager, f Flags, storageConfig storage.Config) error {
+	if f.FileCheckAddr == "0" {
+		return nil
+	}
+	s3, err := storage.NewClient(storageConfig)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.FileCheckAddr)
+	if err != nil {
+		return fmt.Errorf("listening for the file-check endpoint on %s: %w", f.FileCheckAddr, err)
+	}
+	shutdown := 5 * time.Second
+	if err := mgr.Add(&manager.Server{
+		Name:     "file-check",
+		Listener: ln,
+		Server: &http.Server{
+			Handler:           filecheck.New(s3, f.SourceBucket, f.SourceKeyTemplate),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      15 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		},
+		OnlyServeWhenLeader: false,
+		ShutdownTimeout:     &shutdown,
+	}); err != nil {
+		return fmt.Errorf("adding the file-check endpoint: %w", err)
+	}
+	return nil
 }

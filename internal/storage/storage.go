@@ -74,6 +74,19 @@ func New(cfg Config) (*Store, error) {
 	return &Store{internal: internal, public: public}, nil
 }
 
+// NewClient returns a client for the internal endpoint, for reads the Store does not cover (the
+// controller's file-check endpoint).
+func NewClient(cfg Config) (*minio.Client, error) {
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	c, err := newClient(cfg.Endpoint, cfg.Secure, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage endpoint %q: %w", cfg.Endpoint, err)
+	}
+	return c, nil
+}
+
 func newClient(endpoint string, secure bool, cfg Config) (*minio.Client, error) {
 	return minio.New(endpoint, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),

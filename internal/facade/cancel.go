@@ -1,0 +1,60 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package facade
+
+import (
+	"net/http"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// CancelResponse is the 202 answer of DELETE /v1/download/{jobId}.
+type CancelResponse struct {
+	JobID  string `json:"jobId"`
+	Status string `json:"status"`
+}
+
+// cancel deletes the Download. The controller's finalizer then stops the worker Job and removes
+// the archive and any upload in flight; the jobId answers 404 once that is done. Knowing the
+// jobId (an unguessable UUID) is what entitles a caller to cancel it, as it is to read it.
+func (f *Facade) cancel(w http.ResponseWriter, r *http.Request) {
+	d := f.lookup(w, r)
+	if d == nil {
+		return
+	}
+	// Background propagation: answer now, let garbage collection and the finalizer work after.
+	// The UID precondition keeps a stale cache from deleting a newer Download of the same name
+	// (an Idempotency-Key reused after its Download expired).
+	uid := d.UID
+	err := f.api.Delete(r.Context(), d.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground),
+		client.Preconditions{UID: &uid})
+	switch {
+	case err == nil:
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		writeError(w, http.StatusNotFound, CodeNotFound, "no job "+d.Name)
+		return
+	default:
+		f.log.Error("deleting a Download", "error", err, "jobId", d.Name)
+		retryAfter(w, time.Second)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot cancel right now; retry shortly")
+		return
+	}
+	writeJSON(w, http.StatusAccepted, CancelResponse{JobID: d.Name, Status: "cancelled"})
+}

@@ -1,0 +1,161 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package facade
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// shutdownGrace is how long a stopping facade finishes requests in flight. It stays below the
+// Pod's default 30 s termination grace period, so the kubelet never has to kill it.
+const shutdownGrace = 20 * time.Second
+
+// Command is `download-operator facade`: it parses args, serves until ctx ends or SIGTERM, logs
+// JSON to stderr and returns the process exit code.
+func Command(ctx context.Context, args []string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	// client-go and controller-runtime log through logr; route them into the same JSON stream.
+	logf.SetLogger(logr.FromSlogHandler(log.Handler()))
+
+	cfg, listen, kubeconfig, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		log.Error("invalid arguments", "error", err)
+		return 2
+	}
+	cfg.Logger = log
+	restConfig, err := loadRESTConfig(kubeconfig)
+	if err != nil {
+		log.Error("cannot reach Kubernetes", "error", err)
+		return 1
+	}
+	f, err := New(restConfig, cfg)
+	if err != nil {
+		log.Error("cannot start the facade", "error", err)
+		return 2
+	}
+	if err := serve(ctx, f, listen, log); err != nil {
+		log.Error("facade stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func parseFlags(args []string, stderr io.Writer) (cfg Config, listen, kubeconfig string, err error) {
+	cfg = DefaultConfig(os.Getenv("POD_NAMESPACE"))
+	var origins string
+	fs := flag.NewFlagSet("facade", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&listen, "listen", DefaultListen, "address to serve the API on")
+	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "namespace of the Downloads (default: POD_NAMESPACE)")
+	fs.StringVar(&cfg.ControllerURL, "controller-url", "",
+		"base URL of the controller's file-check endpoint, e.g. http://download-operator-controller:8082")
+	fs.StringVar(&origins, "cors-origins", "*", "comma-separated browser origins allowed by CORS; * allows any")
+	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false,
+		"identify clients by the first X-Forwarded-For hop (only behind a proxy that sets it)")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", DefaultRateLimit, "requests per second allowed per client")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", DefaultRateBurst, "requests a client may send at once")
+	fs.IntVar(&cfg.MaxActivePerClient, "max-active-per-client", DefaultMaxActivePerClient,
+		"unfinished downloads allowed per client")
+	fs.StringVar(&cfg.UIDir, "ui-dir", "", "directory of static files to serve at / (none by default)")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; empty means KUBECONFIG, in-cluster or ~/.kube/config")
+	fs.DurationVar(&cfg.HeartbeatInterval, "sse-heartbeat", DefaultHeartbeat, "interval of SSE heartbeat comments")
+	if err := fs.Parse(args); err != nil {
+		return cfg, "", "", err
+	}
+	if fs.NArg() > 0 {
+		return cfg, "", "", fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg.CORSOrigins = nil
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+		}
+	}
+	return cfg, listen, kubeconfig, cfg.validate()
+}
+
+func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := config.GetConfig()
+		if err != nil {
+			return nil, fmt.Errorf("loading Kubernetes config: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// serve runs the cache and the HTTP server until ctx ends, then shuts down gracefully: the
+// listener closes, SSE streams drain, and requests in flight finish within shutdownGrace.
+func serve(ctx context.Context, f *Facade, listen string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", listen, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cacheDone := make(chan error, 1)
+	go func() { cacheDone <- f.Start(ctx) }()
+	srv := f.NewServer(listen)
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ln) }()
+	log.Info("facade serving", "listen", ln.Addr().String(), "namespace", f.cfg.Namespace)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveDone:
+		runErr = fmt.Errorf("serving HTTP: %w", err)
+	case err := <-cacheDone:
+		runErr = fmt.Errorf("informer cache stopped: %w", err)
+	}
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancelShutdown()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		runErr = errors.Join(runErr, fmt.Errorf("shutting down: %w", err))
+	}
+	cancel()
+	log.Info("facade stopped")
+	return runErr
+}

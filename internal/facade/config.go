@@ -1,0 +1,152 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package facade
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// Names the facade writes on every Download it creates. They share the operator's prefix so that
+// `kubectl get dl -l download.operator.dev/client=...` finds one client's Downloads.
+const (
+	// ClientLabel holds ClientHash of the requesting client; the active-Download cap counts it.
+	ClientLabel = "download.operator.dev/client"
+	// IdempotencyKeyLabel holds a hash of the Idempotency-Key header, when one was sent.
+	IdempotencyKeyLabel = "download.operator.dev/idempotency-key"
+	// RequestHashAnnotation holds the sha256 of the normalised request body, so a replayed
+	// Idempotency-Key can be told apart from the same key reused for a different request.
+	RequestHashAnnotation = "download.operator.dev/request-sha256"
+)
+
+// Defaults of Config; the flags of Command use them too.
+const (
+	DefaultListen             = ":8080"
+	DefaultRateLimit          = 20
+	DefaultRateBurst          = 40
+	DefaultMaxActivePerClient = 10
+	// DefaultETA is the initiate answer's etaSeconds before any Download completed.
+	DefaultETA = 30 * time.Second
+	// DefaultETAHistory is how many recent completions the ETA median considers.
+	DefaultETAHistory      = 50
+	DefaultHeartbeat       = 15 * time.Second
+	DefaultHealthCacheTTL  = 5 * time.Second
+	DefaultControllerCall  = 2 * time.Second
+	DefaultReadHeaderLimit = 5 * time.Second
+	DefaultReadTimeout     = 15 * time.Second
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultIdleTimeout     = 120 * time.Second
+	// MaxBodyBytes bounds request bodies; 1000 ids of 9 digits need about 10 KiB.
+	MaxBodyBytes = 64 << 10
+	// PollAfter is the Retry-After of a 202: how soon a client should poll.
+	PollAfter = 3 * time.Second
+)
+
+// Config is everything a Facade needs besides the Kubernetes connection.
+type Config struct {
+	// Namespace is where Downloads are created and cached; the only one the facade touches.
+	Namespace string
+	// ControllerURL is the base URL of the controller's file-check endpoint.
+	ControllerURL string
+	// CORSOrigins are the allowed browser origins; "*" allows any.
+	CORSOrigins []string
+	// TrustProxy identifies clients by the first X-Forwarded-For hop instead of the peer address;
+	// set it only behind a proxy that overwrites that header.
+	TrustProxy bool
+	// RateLimit (requests per second) and RateBurst shape each client's token bucket.
+	RateLimit float64
+	RateBurst int
+	// MaxActivePerClient caps each client's unfinished Downloads.
+	MaxActivePerClient int
+	// UIDir, when set, is served at /.
+	UIDir string
+
+	// HeartbeatInterval is how often an SSE stream sends a comment to keep proxies from closing it.
+	HeartbeatInterval time.Duration
+	// HealthCacheTTL is how long /health reuses a probe result, so health polls cannot hammer
+	// the apiserver or storage.
+	HealthCacheTTL time.Duration
+	// ControllerTimeout bounds each call to the controller's file-check endpoint.
+	ControllerTimeout time.Duration
+	// DefaultETA and ETAHistory tune the initiate answer's etaSeconds.
+	DefaultETA time.Duration
+	ETAHistory int
+
+	// Server timeouts. WriteTimeout does not apply to SSE streams, which extend their own deadline.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+
+	// Logger receives request and lifecycle logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig is the configuration of a facade started without flags, in namespace.
+func DefaultConfig(namespace string) Config {
+	return Config{
+		Namespace:          namespace,
+		CORSOrigins:        []string{"*"},
+		RateLimit:          DefaultRateLimit,
+		RateBurst:          DefaultRateBurst,
+		MaxActivePerClient: DefaultMaxActivePerClient,
+		HeartbeatInterval:  DefaultHeartbeat,
+		HealthCacheTTL:     DefaultHealthCacheTTL,
+		ControllerTimeout:  DefaultControllerCall,
+		DefaultETA:         DefaultETA,
+		ETAHistory:         DefaultETAHistory,
+		ReadHeaderTimeout:  DefaultReadHeaderLimit,
+		ReadTimeout:        DefaultReadTimeout,
+		WriteTimeout:       DefaultWriteTimeout,
+		IdleTimeout:        DefaultIdleTimeout,
+	}
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.Namespace == "" {
+		errs = append(errs, errors.New("namespace is required (--namespace or POD_NAMESPACE)"))
+	}
+	if c.ControllerURL != "" {
+		if u, err := url.Parse(c.ControllerURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			errs = append(errs, fmt.Errorf("controller URL %q must look like http://host:port", c.ControllerURL))
+		}
+	}
+	if c.RateLimit <= 0 || c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("rate limit %v/s with burst %d: both must be positive", c.RateLimit, c.RateBurst))
+	}
+	if c.MaxActivePerClient < 1 {
+		errs = append(errs, fmt.Errorf("max active Downloads per client %d must be positive", c.MaxActivePerClient))
+	}
+	for name, d := range map[string]time.Duration{
+		"heartbeat interval": c.HeartbeatInterval, "controller timeout": c.ControllerTimeout, "default ETA": c.DefaultETA,
+		"read header timeout": c.ReadHeaderTimeout, "read timeout": c.ReadTimeout, "write timeout": c.WriteTimeout,
+		"idle timeout": c.IdleTimeout,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s must be positive", name, d))
+		}
+	}
+	if c.HealthCacheTTL < 0 || c.ETAHistory < 1 {
+		errs = append(errs, fmt.Errorf("health cache TTL %s must not be negative and ETA history %d must be positive",
+			c.HealthCacheTTL, c.ETAHistory))
+	}
+	return errors.Join(errs...)
+}

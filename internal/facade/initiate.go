@@ -1,0 +1,357 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package facade
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+)
+
+// InitiateRequest is the body of POST /v1/download/initiate.
+type InitiateRequest struct {
+	FileIDs []int64 `json:"file_ids"`
+}
+
+// InitiateResponse is the 202 answer of POST /v1/download/initiate.
+type InitiateResponse struct {
+	JobID        string `json:"jobId"`
+	Status       string `json:"status"`
+	EtaSeconds   int64  `json:"etaSeconds"`
+	TotalFileIDs int    `json:"totalFileIds"`
+}
+
+// maxIdempotencyKey bounds the Idempotency-Key header; a UUID needs 36 characters.
+const maxIdempotencyKey = 255
+
+// cacheCatchUp bounds how long initiate waits for its own Download to reach the cache, so that
+// the client's first poll finds it. The watch usually delivers it within milliseconds.
+const cacheCatchUp = 2 * time.Second
+
+func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
+	var req InitiateRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if err := validateFileIDs(req.FileIDs); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	key, hasKey, err := idempotencyKey(r.Header)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	if !f.synced.Load() {
+		retryAfter(w, time.Second)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "starting up; retry shortly")
+		return
+	}
+	ctx := r.Context()
+	bodyHash := requestHash(req.FileIDs)
+	clientHash := ClientHash(infoFrom(ctx).client)
+
+	name := uuid.NewString()
+	if hasKey {
+		name = IdempotentJobID(f.cfg.Namespace, key)
+		var existing downloadv1alpha1.Download
+		if err := f.cache.Get(ctx, f.key(name), &existing, client.UnsafeDisableDeepCopy); err == nil {
+			f.replay(w, r, &existing, bodyHash)
+			return
+		}
+	}
+
+	// One client's initiates are serialised in this replica, so a burst cannot slip past the
+	// cap between counting and creating.
+	unlock := f.initLock.lock(clientHash)
+	defer unlock()
+	active, err := f.activeDownloads(ctx, clientHash)
+	if err != nil {
+		f.log.Error("counting active Downloads", "error", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot read job state; retry shortly")
+		return
+	}
+	if active >= f.cfg.MaxActivePerClient {
+		retryAfter(w, f.eta.estimate(ctx, f.cache, f.cfg.Namespace))
+		writeError(w, http.StatusTooManyRequests, CodeTooManyActive, fmt.Sprintf(
+			"%d downloads of yours are still being prepared; wait for one to finish (at most %d at a time)",
+			active, f.cfg.MaxActivePerClient))
+		return
+	}
+
+	download := &downloadv1alpha1.Download{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: f.cfg.Namespace,
+			Labels:      map[string]string{ClientLabel: clientHash},
+			Annotations: map[string]string{RequestHashAnnotation: bodyHash},
+		},
+		Spec: downloadv1alpha1.DownloadSpec{FileIDs: req.FileIDs},
+	}
+	if hasKey {
+		download.Labels[IdempotencyKeyLabel] = keyHash(key)
+	}
+	arrived, stop := f.hub.subscribe(name)
+	defer stop()
+	err = f.api.Create(ctx, download)
+	switch {
+	case err == nil:
+	case apierrors.IsAlreadyExists(err) && hasKey:
+		// Another replica (or a concurrent request) won the race for this key.
+		existing, err := f.readAround(ctx, name)
+		if err != nil {
+			f.log.Error("reading the Download of a replayed key", "error", err, "jobId", name)
+			writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot read job state; retry shortly")
+			return
+		}
+		f.replay(w, r, existing, bodyHash)
+		return
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		// Our validation mirrors the CRD's; the apiserver's verdict is the final word.
+		writeError(w, http.StatusBadRequest, CodeBadRequest, truncate(err.Error()))
+		return
+	default:
+		f.log.Error("creating a Download", "error", err)
+		retryAfter(w, time.Second)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot create the job right now; retry shortly")
+		return
+	}
+	f.awaitCached(ctx, name, arrived)
+	f.accepted(w, &InitiateResponse{
+		JobID: name, Status: StatusPending, TotalFileIDs: len(req.FileIDs),
+		EtaSeconds: seconds(f.eta.estimate(ctx, f.cache, f.cfg.Namespace)),
+	})
+}
+
+// replay answers a request whose Idempotency-Key names an existing Download.
+func (f *Facade) replay(w http.ResponseWriter, r *http.Request, existing *downloadv1alpha1.Download, bodyHash string) {
+	if existing.Annotations[RequestHashAnnotation] != bodyHash {
+		writeError(w, http.StatusConflict, CodeIdempotencyConflict,
+			"this Idempotency-Key was already used for a different request; use a new key for a new request")
+		return
+	}
+	f.accepted(w, &InitiateResponse{
+		JobID: existing.Name, Status: statusOf(existing).Status, TotalFileIDs: len(existing.Spec.FileIDs),
+		EtaSeconds: seconds(f.eta.estimate(r.Context(), f.cache, f.cfg.Namespace)),
+	})
+}
+
+func (f *Facade) accepted(w http.ResponseWriter, resp *InitiateResponse) {
+	w.Header().Set("Location", "/v1/download/status/"+resp.JobID)
+	retryAfter(w, PollAfter)
+	writeJSON(w, http.StatusAccepted, resp)
+}
+
+// readAround reads one Download from the cache, or from the apiserver when the cache has not
+// seen it yet. Only initiate's idempotency race uses it; polls never do.
+func (f *Facade) readAround(ctx context.Context, name string) (*downloadv1alpha1.Download, error) {
+	var d downloadv1alpha1.Download
+	if err := f.cache.Get(ctx, f.key(name), &d); err == nil {
+		return &d, nil
+	}
+	if err := f.api.Get(ctx, f.key(name), &d); err != nil {
+		return nil, fmt.Errorf("getting Download %s: %w", name, err)
+	}
+	return &d, nil
+}
+
+// awaitCached waits until the cache holds name, so the client's first poll, usually sent at
+// once, finds its job on this replica. Running out of time only costs that poll a 404.
+func (f *Facade) awaitCached(ctx context.Context, name string, arrived <-chan struct{}) {
+	ctx, cancel := context.WithTimeout(ctx, cacheCatchUp)
+	defer cancel()
+	for {
+		var d downloadv1alpha1.Download
+		if err := f.cache.Get(ctx, f.key(name), &d, client.UnsafeDisableDeepCopy); err == nil {
+			return
+		}
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// activeDownloads counts the client's Downloads that have not finished, in the cache.
+func (f *Facade) activeDownloads(ctx context.Context, clientHash string) (int, error) {
+	var list downloadv1alpha1.DownloadList
+	if err := f.cache.List(ctx, &list, client.InNamespace(f.cfg.Namespace),
+		client.MatchingLabels{ClientLabel: clientHash}, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, fmt.Errorf("listing the client's Downloads: %w", err)
+	}
+	active := 0
+	for i := range list.Items {
+		if !statusOf(&list.Items[i]).terminal() {
+			active++
+		}
+	}
+	return active, nil
+}
+
+func (f *Facade) key(name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: f.cfg.Namespace, Name: name}
+}
+
+// validateFileIDs applies the CRD's rules with the same constants, so a bad request is answered
+// 400 here instead of becoming an apiserver round trip.
+func validateFileIDs(ids []int64) error {
+	if len(ids) < downloadv1alpha1.MinFileIDs || len(ids) > downloadv1alpha1.MaxFileIDs {
+		return fmt.Errorf("file_ids must hold %d to %d ids, not %d",
+			downloadv1alpha1.MinFileIDs, downloadv1alpha1.MaxFileIDs, len(ids))
+	}
+	seen := make(map[int64]struct{}, len(ids))
+	for _, id := range ids {
+		if id < downloadv1alpha1.MinFileID || id > downloadv1alpha1.MaxFileID {
+			return fmt.Errorf("file id %d is outside [%d, %d]", id, downloadv1alpha1.MinFileID, downloadv1alpha1.MaxFileID)
+		}
+		if _, dup := seen[id]; dup {
+			return fmt.Errorf("file id %d appears more than once", id)
+		}
+		seen[id] = struct{}{}
+	}
+	return nil
+}
+
+// decodeJSON reads a JSON body strictly: application/json only, at most MaxBodyBytes, no
+// unknown fields, no trailing data. It answers the error itself and returns false on any.
+func decodeJSON(w http.ResponseWriter, r *http.Request, into any) bool {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+		writeError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, fmt.Sprintf("the body must not exceed %d bytes", MaxBodyBytes))
+		return false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "could not read the body")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, truncate("invalid JSON body: "+err.Error()))
+		return false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "invalid JSON body: unexpected data after the object")
+		return false
+	}
+	return true
+}
+
+// truncate keeps error messages that quote client input short.
+func truncate(s string) string {
+	const limit = 300
+	if len(s) <= limit {
+		return s
+	}
+	return strings.ToValidUTF8(s[:limit], "") + "..."
+}
+
+func idempotencyKey(h http.Header) (key string, present bool, err error) {
+	values := h.Values("Idempotency-Key")
+	if len(values) == 0 {
+		return "", false, nil
+	}
+	key = values[0]
+	if len(values) > 1 || key == "" || len(key) > maxIdempotencyKey ||
+		strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }) {
+		return "", true, fmt.Errorf("Idempotency-Key must be one value of 1 to %d printable ASCII characters", maxIdempotencyKey)
+	}
+	return key, true, nil
+}
+
+// IdempotentJobID is the jobId of an Idempotency-Key in a namespace: sha256(namespace, key)
+// shaped as a version-4, RFC 4122 variant UUID, so it is indistinguishable from a random jobId
+// and every replica derives the same one.
+func IdempotentJobID(namespace, key string) string {
+	sum := sha256.Sum256([]byte(namespace + "\x00" + key))
+	var id uuid.UUID
+	copy(id[:], sum[:16])
+	id[6] = (id[6] & 0x0f) | 0x40
+	id[8] = (id[8] & 0x3f) | 0x80
+	return id.String()
+}
+
+func keyHash(key string) string {
+	sum := sha256.Sum256([]byte("idempotency-key\x00" + key))
+	return hex.EncodeToString(sum[:16])
+}
+
+// requestHash identifies a request by its meaning, not its bytes: whitespace or field order in
+// the JSON must not turn a replay into a conflict, while the order of ids (the archive's) does.
+func requestHash(ids []int64) string {
+	raw, _ := json.Marshal(ids)
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+func seconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+
+// keyedMutex serialises work per key and forgets keys nobody holds.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	holders int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.holders++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.holders--; l.holders == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}

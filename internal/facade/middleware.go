@@ -1,0 +1,227 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package facade
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// requestInfo travels in the request context from the outermost middleware inwards.
+type requestInfo struct {
+	// route is the matched route's pattern, or "" when no route matches (404, 405).
+	route     route
+	requestID string
+	client    string
+}
+
+type requestInfoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+// buildHandler assembles, from the outside in: request identity and headers every response
+// carries, metrics, panic recovery, rate limiting, CORS preflight, then the router.
+func (f *Facade) buildHandler() http.Handler {
+	mux := http.NewServeMux()
+	byPattern := map[string]route{}
+	for _, rt := range f.routes() {
+		mux.HandleFunc(rt.pattern(), rt.handler)
+		byPattern[rt.pattern()] = rt
+	}
+	var h http.Handler = f.router(mux)
+	h = f.preflight(h)
+	h = f.rateLimit(h)
+	h = f.recoverPanics(h)
+	h = f.observe(h)
+	return f.identify(mux, byPattern, h)
+}
+
+// identify resolves the route once (so that metrics and limits know it before the router runs),
+// assigns the request id and sets the headers every response must carry.
+func (f *Facade) identify(mux *http.ServeMux, byPattern map[string]route, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &requestInfo{requestID: requestID(r.Header.Get("X-Request-ID")), client: f.clientID(r)}
+		// Only registered patterns become labels: a redirect's target path is client-controlled.
+		// Unclean paths (dot segments, double slashes) are not redirected as ServeMux would:
+		// an API client that sends one has a bug, and a 404 says so.
+		if _, pattern := mux.Handler(r); pattern != "" && isClean(r.URL.Path) {
+			info.route = byPattern[pattern]
+		}
+		h := w.Header()
+		h.Set("X-Request-ID", info.requestID)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		h.Set("Referrer-Policy", "no-referrer")
+		f.corsHeaders(h, r.Header.Get("Origin"))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+	})
+}
+
+// isClean reports whether p has no dot segments or repeated slashes; a trailing slash is fine.
+func isClean(p string) bool {
+	cleaned := path.Clean(p)
+	if strings.HasSuffix(p, "/") && cleaned != "/" {
+		cleaned += "/"
+	}
+	return cleaned == p
+}
+
+// requestID keeps a caller's id when it is safe to echo into headers and logs, else makes one.
+func requestID(given string) string {
+	if given != "" && len(given) <= 128 && !strings.ContainsFunc(given, func(r rune) bool { return r < '!' || r > '~' }) {
+		return given
+	}
+	return uuid.NewString()
+}
+
+// corsHeaders lets browsers on allowed origins read responses. With "*" the header is sent even
+// without an Origin, as the service this replaces did and its clients check.
+func (f *Facade) corsHeaders(h http.Header, origin string) {
+	allowed := ""
+	switch {
+	case slices.Contains(f.cfg.CORSOrigins, "*"):
+		allowed = "*"
+	case origin != "" && slices.Contains(f.cfg.CORSOrigins, origin):
+		allowed = origin
+		h.Add("Vary", "Origin")
+	default:
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", allowed)
+	h.Set("Access-Control-Expose-Headers",
+		"Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID")
+}
+
+// preflight answers CORS preflight requests; other OPTIONS requests reach the router and get 405.
+func (f *Facade) preflight(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodOptions || r.Header.Get("Origin") == "" || r.Header.Get("Access-Control-Request-Method") == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		if h.Get("Access-Control-Allow-Origin") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Idempotency-Key, Last-Event-ID, X-Request-ID")
+			h.Set("Access-Control-Max-Age", "600")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// router dispatches matched requests to the mux and turns its plain-text 404 and 405 into JSON.
+func (f *Facade) router(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if infoFrom(r.Context()).route.path != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		fallback, _ := mux.Handler(r)
+		probe := &headerProbe{header: http.Header{}}
+		fallback.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed here; see the Allow header")
+			return
+		}
+		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint; see /openapi.json")
+	})
+}
+
+// headerProbe records what the mux's fallback handler would answer, without sending it.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(status int)      { p.status = status }
+
+// recoverPanics turns a handler panic into a JSON 500. There should be none; the fuzz tests try.
+func (f *Facade) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			f.log.Error("handler panicked", "panic", v, "requestID", infoFrom(r.Context()).requestID, "path", r.URL.Path)
+			if rec, ok := w.(*statusRecorder); ok && rec.status != 0 {
+				return // the answer has begun; all we can do is end it
+			}
+			writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// observe records metrics and an access log line per request.
+func (f *Facade) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		info := infoFrom(r.Context())
+		took := time.Since(start)
+		f.metrics.observe(info.route, rec.status, took)
+		f.log.Debug("request", "method", r.Method, "route", info.route.path, "status", rec.status,
+			"duration", took, "requestID", info.requestID)
+	})
+}
+
+// statusRecorder remembers the status code. Unwrap lets http.ResponseController reach the
+// connection's Flush and deadlines, which SSE needs.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

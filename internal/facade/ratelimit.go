@@ -1,0 +1,140 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package facade
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// clientID names the client for limits: the peer's address, or behind a trusted proxy the first
+// X-Forwarded-For hop (the one the proxy appended for the real peer is last; the first is what
+// the original client's first proxy saw, which is all a proxy chain can vouch for).
+func (f *Facade) clientID(r *http.Request) string {
+	if f.cfg.TrustProxy {
+		if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
+			first, _, _ := strings.Cut(fwd, ",")
+			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// ClientHash is the value of ClientLabel for a client id: an address must not be readable from
+// a label (it is personal data), and label values are limited to 63 characters.
+func ClientHash(clientID string) string {
+	sum := sha256.Sum256([]byte("client\x00" + clientID))
+	return hex.EncodeToString(sum[:16])
+}
+
+// rateLimiter keeps one token bucket per client. A bucket left alone long enough to be full
+// again is indistinguishable from a new one, so such buckets are evicted; memory is bounded by
+// the number of clients active within that refill time.
+type rateLimiter struct {
+	limit rate.Limit
+	burst int
+	// idle is how long a bucket needs to refill completely.
+	idle time.Duration
+
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+	lastSweep time.Time
+}
+
+type bucket struct {
+	limiter  *rate.Limiter
+	lastSeen time.Time
+}
+
+func newRateLimiter(perSecond float64, burst int) *rateLimiter {
+	idle := time.Duration(float64(burst) / perSecond * float64(time.Second))
+	return &rateLimiter{
+		limit: rate.Limit(perSecond), burst: burst, idle: max(idle, time.Second),
+		buckets: map[string]*bucket{}, lastSweep: time.Now(),
+	}
+}
+
+// take spends a token (or, with spend false, only looks) and reports whether the request may
+// proceed, the tokens left and how long until one more token is available.
+func (l *rateLimiter) take(client string, spend bool, now time.Time) (ok bool, remaining float64, wait time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) > l.idle {
+		for id, b := range l.buckets {
+			if now.Sub(b.lastSeen) > l.idle {
+				delete(l.buckets, id)
+			}
+		}
+		l.lastSweep = now
+	}
+	b := l.buckets[client]
+	if b == nil {
+		if !spend {
+			return true, float64(l.burst), 0
+		}
+		b = &bucket{limiter: rate.NewLimiter(l.limit, l.burst)}
+		l.buckets[client] = b
+	}
+	b.lastSeen = now
+	ok = !spend || b.limiter.AllowN(now, 1)
+	remaining = b.limiter.TokensAt(now)
+	if remaining < 1 {
+		wait = time.Duration((1 - remaining) / float64(l.limit) * float64(time.Second))
+	}
+	return ok, remaining, wait
+}
+
+func (l *rateLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+// rateLimit spends one token per request and sets the RateLimit-* headers on every answer.
+// Probe and metrics routes only show the headers: kubelets and scrapers must never be throttled.
+func (f *Facade) rateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoFrom(r.Context())
+		ok, remaining, wait := f.limiter.take(info.client, !info.route.unlimited, time.Now())
+		h := w.Header()
+		h.Set("RateLimit-Limit", strconv.Itoa(f.limiter.burst))
+		h.Set("RateLimit-Remaining", strconv.Itoa(int(math.Max(0, math.Floor(remaining)))))
+		refill := (float64(f.limiter.burst) - remaining) / float64(f.limiter.limit)
+		h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(math.Max(0, refill)))))
+		if !ok {
+			retryAfter(w, wait)
+			writeError(w, http.StatusTooManyRequests, CodeRateLimited, "too many requests; retry after the Retry-After header's seconds")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,216 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package facade
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+)
+
+// Facade serves the HTTP API. Build it with New, run its cache with Start, and serve Handler
+// (NewServer returns an http.Server with the right timeouts and SSE draining).
+type Facade struct {
+	cfg Config
+	log *slog.Logger
+
+	// cache answers every read; it watches only Downloads, only in cfg.Namespace.
+	cache cache.Cache
+	// api reaches the apiserver directly, for the few writes and the rare read around the cache.
+	api    client.Client
+	synced atomic.Bool
+
+	apiProbe     *cachedProbe
+	storageProbe *cachedProbe
+	controller   *http.Client
+
+	hub      *hub
+	limiter  *rateLimiter
+	metrics  *metrics
+	eta      *etaEstimator
+	initLock keyedMutex
+
+	drainOnce sync.Once
+	draining  chan struct{}
+
+	handler http.Handler
+}
+
+// New builds a Facade for the apiserver behind restConfig. It contacts nothing: Start does.
+func New(restConfig *rest.Config, cfg Config) (*Facade, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("invalid facade configuration: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	scheme := runtime.NewScheme()
+	if err := downloadv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("building scheme: %w", err)
+	}
+	restConfig = rest.CopyConfig(restConfig)
+	if restConfig.UserAgent == "" {
+		restConfig.UserAgent = "download-operator-facade"
+	}
+	// Creates are the only steady apiserver traffic; client-go's default of 5/s would queue a
+	// burst of initiates behind each other long before the apiserver's own fairness kicks in.
+	if restConfig.QPS == 0 {
+		restConfig.QPS, restConfig.Burst = 50, 100
+	}
+	c, err := cache.New(restConfig, cache.Options{
+		Scheme:            scheme,
+		DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
+		// Reads of any other kind must fail loudly instead of starting an informer the
+		// ServiceAccount may not list.
+		ReaderFailOnMissingInformer: true,
+		DefaultTransform:            cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating informer cache: %w", err)
+	}
+	api, err := client.New(restConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("creating discovery client: %w", err)
+	}
+
+	f := &Facade{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		cache:      c,
+		api:        api,
+		controller: &http.Client{Timeout: cfg.ControllerTimeout},
+		hub:        newHub(),
+		limiter:    newRateLimiter(cfg.RateLimit, cfg.RateBurst),
+		metrics:    newMetrics(),
+		eta:        newETAEstimator(cfg.DefaultETA, cfg.ETAHistory),
+		draining:   make(chan struct{}),
+	}
+	f.apiProbe = newCachedProbe(cfg.HealthCacheTTL, func(ctx context.Context) error {
+		return disco.RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
+	})
+	f.storageProbe = newCachedProbe(cfg.HealthCacheTTL, f.checkStorage)
+	f.handler = f.buildHandler()
+	return f, nil
+}
+
+// Start runs the informer cache until ctx ends. Requests are answered as soon as the cache has
+// synced (see WaitForCacheSync); until then /readyz says 503 and reads say 503.
+func (f *Facade) Start(ctx context.Context) error {
+	informer, err := f.cache.GetInformer(ctx, &downloadv1alpha1.Download{})
+	if err != nil {
+		return fmt.Errorf("getting the Download informer: %w", err)
+	}
+	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    f.hub.notifyObject,
+		UpdateFunc: func(_, obj any) { f.hub.notifyObject(obj) },
+		DeleteFunc: f.hub.notifyObject,
+	}); err != nil {
+		return fmt.Errorf("watching Downloads: %w", err)
+	}
+	go func() {
+		if f.cache.WaitForCacheSync(ctx) {
+			f.synced.Store(true)
+			f.log.Info("cache synced", "namespace", f.cfg.Namespace)
+		}
+	}()
+	defer f.Drain()
+	if err := f.cache.Start(ctx); err != nil {
+		return fmt.Errorf("running the informer cache: %w", err)
+	}
+	return nil
+}
+
+// WaitForCacheSync blocks until the cache holds every Download of the namespace, or ctx ends.
+func (f *Facade) WaitForCacheSync(ctx context.Context) bool {
+	if !f.cache.WaitForCacheSync(ctx) {
+		return false
+	}
+	f.synced.Store(true)
+	return true
+}
+
+// Drain ends every SSE stream, so a graceful shutdown is not held up by clients that would
+// otherwise listen forever. EventSource clients reconnect to another replica on their own.
+func (f *Facade) Drain() {
+	f.drainOnce.Do(func() { close(f.draining) })
+}
+
+// Handler is the whole API with its middleware.
+func (f *Facade) Handler() http.Handler { return f.handler }
+
+// NewServer returns an http.Server for Handler on addr, with timeouts against slow clients and
+// a shutdown hook that drains SSE streams.
+func (f *Facade) NewServer(addr string) *http.Server {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           f.handler,
+		ReadHeaderTimeout: f.cfg.ReadHeaderTimeout,
+		ReadTimeout:       f.cfg.ReadTimeout,
+		WriteTimeout:      f.cfg.WriteTimeout,
+		IdleTimeout:       f.cfg.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(f.log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(f.Drain)
+	return srv
+}
+
+// route is one operation of the API. The same table builds the router and, in tests, is
+// compared with the OpenAPI document.
+type route struct {
+	method, path string
+	handler      http.HandlerFunc
+	// unlimited routes are for probes and scrapers, which must not be throttled with clients.
+	unlimited bool
+}
+
+func (r route) pattern() string { return r.method + " " + r.path }
+
+func (f *Facade) routes() []route {
+	routes := []route{
+		{method: http.MethodPost, path: "/v1/download/initiate", handler: f.initiate},
+		{method: http.MethodGet, path: "/v1/download/status/{jobId}", handler: f.status},
+		{method: http.MethodGet, path: "/v1/download/events/{jobId}", handler: f.events},
+		{method: http.MethodDelete, path: "/v1/download/{jobId}", handler: f.cancel},
+		{method: http.MethodPost, path: "/v1/download/check", handler: f.check},
+		{method: http.MethodGet, path: "/health", handler: f.health},
+		{method: http.MethodGet, path: "/healthz", handler: f.healthz, unlimited: true},
+		{method: http.MethodGet, path: "/readyz", handler: f.readyz, unlimited: true},
+		{method: http.MethodGet, path: "/metrics", handler: f.metrics.serve, unlimited: true},
+		{method: http.MethodGet, path: "/openapi.json", handler: serveOpenAPI},
+	}
+	if f.cfg.UIDir != "" {
+		routes = append(routes, route{method: http.MethodGet, path: "/", handler: f.ui()})
+	}
+	return routes
+}

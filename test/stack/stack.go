@@ -1,0 +1,424 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package stack runs all of download-operator inside one test process against real parts:
+// kube-apiserver and etcd (envtest), the MinIO server, the controller in a controller-runtime
+// manager, the controller's file-check endpoint and the facade, the last two on loopback
+// httptest servers. envtest has no kubelet and no Job controller, so the helpers StartJob,
+// RunWorker, CompleteJob and FailJob play those parts when a test says so, in the order the
+// real ones act; the apiserver validates every Job status transition as it would in a cluster.
+//
+// The facade talks to the apiserver as its own user, bound to the Role its package doc
+// documents (Downloads: create, get, list, watch, delete in Namespace), so every test also
+// proves that Role is enough. Every request it makes is counted (Facade.APIRequests).
+//
+// The package is plain Go: it returns errors and never calls testing or Ginkgo, so Ginkgo
+// suites and plain tests use it alike.
+//
+//	s, err := stack.Start(ctx, stack.Options{})
+//	defer s.Stop()
+//	resp, _ := http.Post(s.Facade.URL+"/v1/download/initiate", "application/json", body)
+//	...
+//	download, err := s.RunToCompletion(ctx, jobID)
+//
+// It needs KUBEBUILDER_ASSETS and MINIO_BIN, as every envtest suite here does.
+package stack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/minio/minio-go/v7"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/controller"
+	"github.com/download-operator/download-operator/internal/facade"
+	"github.com/download-operator/download-operator/internal/filecheck"
+	"github.com/download-operator/download-operator/internal/storage"
+	"github.com/download-operator/download-operator/internal/worker"
+	"github.com/download-operator/download-operator/test/miniotest"
+	"github.com/download-operator/download-operator/test/testenv"
+)
+
+// Names the stack uses, as the Helm chart would.
+const (
+	// Namespace is the one served namespace: Downloads, Jobs and the storage Secret live here.
+	Namespace     = "default"
+	SourceBucket  = "files"
+	ArchiveBucket = "downloads"
+	StorageSecret = "download-storage"
+	// FacadeUser is the identity of every facade the stack starts; it holds only FacadeRole.
+	FacadeUser = "system:serviceaccount:default:download-facade"
+	FacadeRole = "download-facade"
+	// WorkerImage is what the controller writes into Jobs; RunWorker runs the code in-process.
+	WorkerImage = "download-operator:test"
+)
+
+// DefaultWait bounds every Wait* helper whose context has no earlier deadline.
+const DefaultWait = 30 * time.Second
+
+// Options adjust the stack.
+type Options struct {
+	// Facade adjusts the configuration of the stack's facade. It starts from
+	// facade.DefaultConfig(Namespace) with ControllerURL set to the file-check server, the
+	// client taken from X-Forwarded-For (TrustProxy) and rate limits high enough for tests.
+	Facade func(*facade.Config)
+	// Log receives the logs of the controller and the facades; nil discards them. Start points
+	// controller-runtime's global logger at it.
+	Log io.Writer
+}
+
+// Stack is a running download-operator with its dependencies.
+type Stack struct {
+	// Env is the control plane; Admin is a cluster-admin client without cache.
+	Env   *testenv.Env
+	Admin client.Client
+	// MinIO is the storage server and S3 a root client for it.
+	MinIO *miniotest.Server
+	S3    *minio.Client
+	// Controller is the reconciler's configuration (buckets, key template, served namespace).
+	Controller controller.Options
+	// FileCheck serves internal/filecheck for the source bucket, as the controller process does.
+	FileCheck *httptest.Server
+	// Facade is the facade the stack started; StartFacade starts more (for other configurations
+	// or for replicas).
+	Facade *Facade
+	// FacadeKubeconfig is a kubeconfig file for the facade's restricted user, for running a
+	// facade elsewhere: `download-operator facade --kubeconfig`, or a fuzz worker process.
+	FacadeKubeconfig string
+
+	log            io.Writer
+	facadeOptions  func(*facade.Config)
+	facadeConfig   *rest.Config
+	workerKubeconf string
+	tempDir        string
+	stopManager    context.CancelFunc
+	managerDone    chan error
+
+	mu       sync.Mutex
+	facades  []*Facade
+	savedEnv map[string]*string
+}
+
+// Start brings everything up and returns once the facade's cache has synced. On error it stops
+// whatever it had started.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	s := &Stack{log: opts.Log, facadeOptions: opts.Facade, savedEnv: map[string]*string{}}
+	if s.log == nil {
+		s.log = io.Discard
+	}
+	logf.SetLogger(zap.New(zap.WriteTo(s.log), zap.UseDevMode(true)))
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.Stop())
+		}
+	}()
+
+	if s.tempDir, err = os.MkdirTemp("", "download-stack-"); err != nil {
+		return nil, fmt.Errorf("creating temp dir: %w", err)
+	}
+	if s.Env, err = testenv.Start(); err != nil {
+		return nil, err
+	}
+	s.Admin = s.Env.Client
+	if s.MinIO, err = miniotest.Start(ctx); err != nil {
+		return nil, fmt.Errorf("starting MinIO: %w", err)
+	}
+	if s.S3, err = s.MinIO.Client(); err != nil {
+		return nil, err
+	}
+	for _, bucket := range []string{SourceBucket, ArchiveBucket} {
+		if err := s.S3.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+			return nil, fmt.Errorf("creating bucket %s: %w", bucket, err)
+		}
+	}
+	if err := s.Admin.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: StorageSecret, Namespace: Namespace},
+		StringData: map[string]string{
+			controller.StorageAccessKeyKey: s.MinIO.AccessKey, controller.StorageSecretKeyKey: s.MinIO.SecretKey,
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("creating the storage Secret: %w", err)
+	}
+	if err := s.createUsers(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startController(); err != nil {
+		return nil, err
+	}
+	s.FileCheck = s.NewFileCheckServer()
+	if s.Facade, err = s.StartFacade(ctx, s.facadeOptions); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// createUsers makes the facade's restricted identity and an admin kubeconfig for the worker.
+func (s *Stack) createUsers(ctx context.Context) error {
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: FacadeRole, Namespace: Namespace},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{downloadv1alpha1.GroupVersion.Group},
+			Resources: []string{"downloads"},
+			Verbs:     []string{"create", "get", "list", "watch", "delete"},
+		}},
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: FacadeRole, Namespace: Namespace},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: FacadeRole},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: FacadeUser}},
+	}
+	for _, obj := range []client.Object{role, binding} {
+		if err := s.Admin.Create(ctx, obj); err != nil {
+			return fmt.Errorf("creating the facade's RBAC: %w", err)
+		}
+	}
+	user, err := s.Env.AddUser(envtest.User{Name: FacadeUser}, nil)
+	if err != nil {
+		return fmt.Errorf("adding the facade user: %w", err)
+	}
+	s.facadeConfig = user.Config()
+	if s.FacadeKubeconfig, err = writeKubeconfig(user, filepath.Join(s.tempDir, "facade-kubeconfig")); err != nil {
+		return err
+	}
+
+	// The worker's own Role (get and patch its Job) is the chart's business; here it runs as admin.
+	admin, err := s.Env.AddUser(envtest.User{Name: "stack-worker", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("adding the worker user: %w", err)
+	}
+	s.workerKubeconf, err = writeKubeconfig(admin, filepath.Join(s.tempDir, "worker-kubeconfig"))
+	return err
+}
+
+func writeKubeconfig(user *envtest.AuthenticatedUser, path string) (string, error) {
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return "", fmt.Errorf("rendering the kubeconfig %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// startController runs the reconciler in a manager, wired as internal/controller's suite does.
+func (s *Stack) startController() error {
+	s.Controller = controller.Options{
+		Namespaces:           sets.New(Namespace),
+		WorkerImage:          WorkerImage,
+		WorkerServiceAccount: "download-worker",
+		StorageSecret:        StorageSecret,
+		StorageEndpoint:      s.MinIO.Endpoint,
+		SourceBucket:         SourceBucket,
+		SourceKeyTemplate:    "{id}",
+		ArchiveBucket:        ArchiveBucket,
+	}
+	// URLs are signed for MinIO's real address, so tests can download the archive through them.
+	store, err := storage.New(storage.Config{
+		Endpoint: s.MinIO.Endpoint, PublicURL: "http://" + s.MinIO.Endpoint,
+		AccessKey: s.MinIO.AccessKey, SecretKey: s.MinIO.SecretKey,
+	})
+	if err != nil {
+		return fmt.Errorf("configuring storage: %w", err)
+	}
+	mgr, err := ctrl.NewManager(s.Env.Config, ctrl.Options{
+		Scheme:     s.Env.Scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	reconciler := &controller.DownloadReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("download-controller"),
+		Storage:   store,
+		Options:   s.Controller,
+	}
+	if err := reconciler.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the reconciler: %w", err)
+	}
+	var mgrCtx context.Context
+	mgrCtx, s.stopManager = context.WithCancel(context.Background())
+	s.managerDone = make(chan error, 1)
+	go func() { s.managerDone <- mgr.Start(mgrCtx) }()
+	return nil
+}
+
+// NewFileCheckServer starts another file-check server over the source bucket, as the controller
+// process serves it. Close it to simulate the controller (or storage behind it) going away.
+func (s *Stack) NewFileCheckServer() *httptest.Server {
+	return httptest.NewServer(filecheck.New(s.S3, SourceBucket, s.Controller.SourceKeyTemplate))
+}
+
+// Facade is one running facade: the handler on a loopback server, with its cache.
+type Facade struct {
+	*facade.Facade
+	// Server serves the facade through facade.NewServer's http.Server (timeouts, SSE draining).
+	Server *httptest.Server
+	// URL is the server's base URL, e.g. http://127.0.0.1:40123.
+	URL string
+
+	requests atomic.Int64
+	cancel   context.CancelFunc
+	done     chan error
+	once     sync.Once
+	closeErr error
+}
+
+// APIRequests is how many HTTP requests this facade has sent to the apiserver so far.
+func (f *Facade) APIRequests() int64 { return f.requests.Load() }
+
+// Close shuts the server down (draining SSE streams) and stops the cache.
+func (f *Facade) Close() error {
+	f.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := f.Server.Config.Shutdown(ctx); err != nil {
+			f.closeErr = fmt.Errorf("shutting down the facade: %w", err)
+		}
+		f.Server.Close()
+		f.cancel()
+		if err := <-f.done; err != nil {
+			f.closeErr = errors.Join(f.closeErr, err)
+		}
+	})
+	return f.closeErr
+}
+
+// StartFacade starts a facade with the stack's default configuration, adjusted by configure
+// (which may be nil), and waits for its cache. Stop closes it; so may the caller.
+func (s *Stack) StartFacade(ctx context.Context, configure func(*facade.Config)) (*Facade, error) {
+	cfg := facade.DefaultConfig(Namespace)
+	cfg.ControllerURL = s.FileCheck.URL
+	cfg.TrustProxy = true
+	cfg.RateLimit, cfg.RateBurst = 10_000, 10_000
+	cfg.Logger = slog.New(logr.ToSlogHandler(logf.Log.WithName("facade")))
+	if configure != nil {
+		configure(&cfg)
+	}
+	f := &Facade{done: make(chan error, 1)}
+	restConfig := rest.CopyConfig(s.facadeConfig)
+	restConfig.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			f.requests.Add(1)
+			return rt.RoundTrip(req)
+		})
+	})
+	var err error
+	if f.Facade, err = facade.New(restConfig, cfg); err != nil {
+		return nil, err
+	}
+	var runCtx context.Context
+	runCtx, f.cancel = context.WithCancel(context.Background())
+	go func() { f.done <- f.Start(runCtx) }()
+	syncCtx, cancel := withDefaultWait(ctx)
+	defer cancel()
+	if !f.WaitForCacheSync(syncCtx) {
+		f.cancel()
+		return nil, errors.Join(errors.New("the facade's cache did not sync"), <-f.done)
+	}
+	f.Server = httptest.NewUnstartedServer(nil)
+	f.Server.Config = f.NewServer("")
+	f.Server.Start()
+	f.URL = f.Server.URL
+	s.mu.Lock()
+	s.facades = append(s.facades, f)
+	s.mu.Unlock()
+	return f, nil
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Stop stops everything Start started, in reverse order, and restores the environment
+// variables RunWorker set.
+func (s *Stack) Stop() error {
+	var errs []error
+	s.mu.Lock()
+	facades := s.facades
+	s.facades = nil
+	s.mu.Unlock()
+	for _, f := range facades {
+		errs = append(errs, f.Close())
+	}
+	if s.FileCheck != nil {
+		s.FileCheck.Close()
+	}
+	if s.stopManager != nil {
+		s.stopManager()
+		if err := <-s.managerDone; err != nil {
+			errs = append(errs, fmt.Errorf("controller manager: %w", err))
+		}
+	}
+	if s.MinIO != nil {
+		errs = append(errs, s.MinIO.Stop())
+	}
+	if s.Env != nil {
+		errs = append(errs, s.Env.Stop())
+	}
+	s.restoreEnv()
+	if s.tempDir != "" {
+		errs = append(errs, os.RemoveAll(s.tempDir))
+	}
+	return errors.Join(errs...)
+}
+
+// PutSource stores a source file under the id the worker will look for.
+func (s *Stack) PutSource(ctx context.Context, id int64, content []byte) error {
+	key := worker.Config{SourceKeyTemplate: s.Controller.SourceKeyTemplate}.SourceKey(id)
+	if _, err := s.S3.PutObject(ctx, SourceBucket, key, bytes.NewReader(content), int64(len(content)),
+		minio.PutObjectOptions{ContentType: "application/octet-stream"}); err != nil {
+		return fmt.Errorf("putting source %d: %w", id, err)
+	}
+	return nil
+}
+
+func withDefaultWait(ctx context.Context) (context.Context, context.CancelFunc) {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < DefaultWait {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, DefaultWait)
+}
