@@ -54,12 +54,9 @@ type Store struct {
 
 // New builds clients for the internal and the public endpoint. It makes no network call.
 func New(cfg Config) (*Store, error) {
-	if cfg.Region == "" {
-		cfg.Region = DefaultRegion
-	}
-	internal, err := newClient(cfg.Endpoint, cfg.Secure, cfg)
+	internal, err := NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("storage endpoint %q: %w", cfg.Endpoint, err)
+		return nil, err
 	}
 	public := internal
 	if cfg.PublicURL != "" {
@@ -77,9 +74,6 @@ func New(cfg Config) (*Store, error) {
 // NewClient returns a client for the internal endpoint, for reads the Store does not cover (the
 // controller's file-check endpoint).
 func NewClient(cfg Config) (*minio.Client, error) {
-	if cfg.Region == "" {
-		cfg.Region = DefaultRegion
-	}
 	c, err := newClient(cfg.Endpoint, cfg.Secure, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("storage endpoint %q: %w", cfg.Endpoint, err)
@@ -87,7 +81,12 @@ func NewClient(cfg Config) (*minio.Client, error) {
 	return c, nil
 }
 
+// newClient applies DefaultRegion in one place: every client must presign without asking the
+// endpoint for its bucket's location.
 func newClient(endpoint string, secure bool, cfg Config) (*minio.Client, error) {
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
 	return minio.New(endpoint, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: secure,
