@@ -48,6 +48,19 @@ type DownloadReconciler struct {
 	Options Options
 }
 
+// NewDownloadReconciler wires a reconciler to a manager's clients and event recorder, so the
+// controller binary and the test harnesses build it the same way.
+func NewDownloadReconciler(mgr ctrl.Manager, store ArchiveStore, opts Options) *DownloadReconciler {
+	return &DownloadReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("download-controller"),
+		Storage:   store,
+		Options:   opts,
+	}
+}
+
 // Downloads are watched in every namespace so that one created where no worker can run fails
 // visibly instead of waiting forever. Jobs and worker Pods live only in served namespaces.
 // +kubebuilder:rbac:groups=download.operator.dev,resources=downloads,verbs=get;list;watch;delete;patch

@@ -143,15 +143,9 @@ func testOptions() Options {
 
 // newReconciler builds a reconciler wired like cmd/main.go does, on the given manager.
 func newReconciler(mgr ctrl.Manager) *DownloadReconciler {
-	return &DownloadReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    mgr.GetScheme(),
-		Recorder:  mgr.GetEventRecorder("download-controller"),
-		Storage:   store,
-		Clock:     fakeClock,
-		Options:   testOptions(),
-	}
+	r := NewDownloadReconciler(mgr, store, testOptions())
+	r.Clock = fakeClock
+	return r
 }
 
 // startManager runs the controller as the operator would; stopping and starting it again is how

@@ -212,14 +212,7 @@ func run(f Flags) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	reconciler := &controller.DownloadReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    mgr.GetScheme(),
-		Recorder:  mgr.GetEventRecorder("download-controller"),
-		Storage:   store,
-		Options:   opts,
-	}
+	reconciler := controller.NewDownloadReconciler(mgr, store, opts)
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Download controller: %w", err)
 	}

@@ -268,14 +268,7 @@ func (s *Stack) startController() error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	reconciler := &controller.DownloadReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    mgr.GetScheme(),
-		Recorder:  mgr.GetEventRecorder("download-controller"),
-		Storage:   store,
-		Options:   s.Controller,
-	}
+	reconciler := controller.NewDownloadReconciler(mgr, store, s.Controller)
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the reconciler: %w", err)
 	}
