@@ -33,15 +33,9 @@ import (
 
 func TestFileCheckAgainstMinIO(t *testing.T) {
 	server := miniotest.StartForTest(t)
-	s3, err := server.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s3 := server.ClientForTest(t, "files")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s3.MakeBucket(ctx, "files", minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	content := []byte("0123456789")
 	if _, err := s3.PutObject(ctx, "files", "sources/70000.csv", bytes.NewReader(content), int64(len(content)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -46,15 +45,9 @@ func (m *recordingManager) Add(r manager.Runnable) error {
 // storage credentials, and answer the facade's two questions.
 func TestFileCheckRunsWithoutLeaderElection(t *testing.T) {
 	server := miniotest.StartForTest(t)
-	s3, err := server.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	server.ClientForTest(t, "files")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s3.MakeBucket(ctx, "files", minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -151,6 +151,23 @@ func (s *Server) Client() (*minio.Client, error) {
 	return c, nil
 }
 
+// ClientForTest returns a client for the server after creating buckets, failing tb on any error.
+func (s *Server) ClientForTest(tb testing.TB, buckets ...string) *minio.Client {
+	tb.Helper()
+	c, err := s.Client()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	for _, bucket := range buckets {
+		if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+			tb.Fatalf("creating bucket %s: %v\n%s", bucket, err, s.Output())
+		}
+	}
+	return c
+}
+
 // Stop terminates MinIO (SIGTERM, then SIGKILL after a grace period) and deletes its data.
 func (s *Server) Stop() error {
 	defer func() { _ = os.RemoveAll(s.dataDir) }()

@@ -34,16 +34,10 @@ import (
 
 func TestServerStoresAndStatsAnObject(t *testing.T) {
 	server := miniotest.StartForTest(t)
-	client, err := server.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := server.ClientForTest(t, "files")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	if err := client.MakeBucket(ctx, "files", minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("creating bucket: %v\n%s", err, server.Output())
-	}
 	payload := bytes.Repeat([]byte("download-operator "), 4096)
 	if _, err := client.PutObject(ctx, "files", "70000", bytes.NewReader(payload), int64(len(payload)),
 		minio.PutObjectOptions{ContentType: "application/octet-stream"}); err != nil {
