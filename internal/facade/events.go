@@ -87,7 +87,7 @@ func (h *hub) notifyObject(obj any) {
 
 // eventID places a status document in the job's lifecycle: rank (pending, processing,
 // finished), attempt, bytes done and URL expiry, each of which only grows, then the object's
-// resourceVersion to order the changes in between (an ETA update). Comparing ids therefore tells
+// resourceVersion to order the changes in between (an ETA update, so only while processing). Comparing ids therefore tells
 // whether a client has seen a state, on any replica, without stored history. The resourceVersion
 // is opaque by contract but a growing integer in etcd; if it ever is not, ids still order by the
 // lifecycle and only ETA updates may be repeated on reconnect.
@@ -103,7 +103,13 @@ func eventID(d *downloadv1alpha1.Download, s *Status) string {
 	if d.Status.URLExpiresAt != nil {
 		expiry = d.Status.URLExpiresAt.Unix()
 	}
-	version, _ := strconv.ParseInt(d.ResourceVersion, 10, 64)
+	// Only a processing document changes between lifecycle steps (its ETA); a pending or finished
+	// one is fully described by the parts above, so writes a client cannot see (the finalizer,
+	// the controller's first status) must not make it look new.
+	var version int64
+	if rank == 1 {
+		version, _ = strconv.ParseInt(d.ResourceVersion, 10, 64)
+	}
 	return fmt.Sprintf("%d.%d.%d.%d.%d", rank, d.Status.Attempts, d.Status.BytesDone, expiry, version)
 }
 

@@ -65,6 +65,19 @@ func TestMedianCompletionUsesTheLatestCompletions(t *testing.T) {
 	}
 }
 
+func TestWritesAClientCannotSeeDoNotMakeAPendingEventNew(t *testing.T) {
+	created := &downloadv1alpha1.Download{}
+	created.ResourceVersion = "5"
+	// The controller adds its finalizer and writes the first Pending status: still "pending".
+	reconciled := created.DeepCopy()
+	reconciled.ResourceVersion = "9"
+	reconciled.Status.Phase = downloadv1alpha1.PhasePending
+	first, later := eventID(created, statusOf(created)), eventID(reconciled, statusOf(reconciled))
+	if newerThan(later, first) {
+		t.Errorf("pending event %s counts as news after %s, though the client would see the same document", later, first)
+	}
+}
+
 func TestEventIDsFollowTheLifecycle(t *testing.T) {
 	d := &downloadv1alpha1.Download{}
 	var ids []string
