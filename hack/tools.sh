@@ -5,7 +5,7 @@
 #
 # Usage: hack/tools.sh <tool>...      builds what is missing, then prints one directory per tool
 #   kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
-#   etcd minio controller-gen kustomize
+#   etcd minio controller-gen kustomize helm
 #   envtest-assets   a directory holding kube-apiserver, etcd and kubectl, for KUBEBUILDER_ASSETS
 #
 # Progress goes to stderr; stdout carries only the resulting directories, so callers can capture it.
@@ -17,6 +17,7 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.22.0}"
 KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.1}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 
 CACHE_ROOT="${DOWNLOAD_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/download-operator}"
 
@@ -132,6 +133,7 @@ main() {
       minio) go_install_tool minio github.com/minio/minio "$MINIO_VERSION" minio ;;
       controller-gen) go_install_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION" controller-gen ;;
       kustomize) go_install_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" kustomize ;;
+      helm) go_install_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm ;;
       envtest-assets) envtest_assets ;;
       *) log "unknown tool: $tool"; exit 2 ;;
     esac

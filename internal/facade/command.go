@@ -95,6 +95,8 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, listen, kubeconfig
 		"unfinished downloads allowed per client")
 	fs.StringVar(&cfg.UIDir, "ui-dir", "", "directory of static files to serve at / (none by default)")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; empty means KUBECONFIG, in-cluster or ~/.kube/config")
+	fs.Int64Var(&cfg.MaxBytesPerSecond, "max-bytes-per-second", 0,
+		"bundling rate cap of each Download the facade creates, in bytes per second (0: none)")
 	fs.DurationVar(&cfg.HeartbeatInterval, "sse-heartbeat", DefaultHeartbeat, "interval of SSE heartbeat comments")
 	if err := fs.Parse(args); err != nil {
 		return cfg, "", "", err

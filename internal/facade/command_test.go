@@ -95,6 +95,7 @@ func TestCommandRejectsBadFlags(t *testing.T) {
 		{"--namespace=default", "--controller-url=not a url"},
 		{"--namespace=default", "--no-such-flag"},
 		{"--namespace=default", "stray"},
+		{"--namespace=default", "--max-bytes-per-second=-1"},
 	} {
 		stderr := &logbuffer.Buffer{}
 		if code := facade.Command(context.Background(), args, stderr); code != 2 {

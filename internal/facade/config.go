@@ -77,6 +77,9 @@ type Config struct {
 	MaxActivePerClient int
 	// UIDir, when set, is served at /.
 	UIDir string
+	// MaxBytesPerSecond caps the bundling rate of every Download the facade creates (0: no cap),
+	// so a burst of public downloads cannot saturate object storage.
+	MaxBytesPerSecond int64
 
 	// HeartbeatInterval is how often an SSE stream sends a comment to keep proxies from closing it.
 	HeartbeatInterval time.Duration
@@ -134,6 +137,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxActivePerClient < 1 {
 		errs = append(errs, fmt.Errorf("max active Downloads per client %d must be positive", c.MaxActivePerClient))
+	}
+	if c.MaxBytesPerSecond < 0 {
+		errs = append(errs, fmt.Errorf("max bytes per second %d must not be negative", c.MaxBytesPerSecond))
 	}
 	for name, d := range map[string]time.Duration{
 		"heartbeat interval": c.HeartbeatInterval, "controller timeout": c.ControllerTimeout, "default ETA": c.DefaultETA,

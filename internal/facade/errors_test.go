@@ -25,8 +25,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/facade"
+	"github.com/download-operator/download-operator/test/stack"
 )
 
 func TestInvalidInitiateBodiesAreAnswered400(t *testing.T) {
@@ -300,5 +304,19 @@ func TestIdempotencyKeyRacingAcrossReplicasCreatesOneDownload(t *testing.T) {
 	}
 	if n := countDownloads(t, replicas[0]); n != 1 {
 		t.Errorf("%d Downloads after %d racing requests with one key, want 1", n, racers)
+	}
+}
+
+func TestConfiguredBandwidthCapIsWrittenIntoEachDownload(t *testing.T) {
+	s := sharedStack(t)
+	const capBytes = 8 << 20
+	f := newFacade(t, func(cfg *facade.Config) { cfg.MaxBytesPerSecond = capBytes })
+	accepted := newCaller(t, f).initiate([]int64{75100})
+	var download downloadv1alpha1.Download
+	if err := s.Admin.Get(testContext(t), client.ObjectKey{Namespace: stack.Namespace, Name: accepted.JobID}, &download); err != nil {
+		t.Fatal(err)
+	}
+	if got := ptr.Deref(download.Spec.MaxBytesPerSecond, -1); got != capBytes {
+		t.Errorf("spec.maxBytesPerSecond = %d, want %d", got, capBytes)
 	}
 }

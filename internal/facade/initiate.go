@@ -34,6 +34,7 @@ import (
 	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
@@ -117,6 +118,9 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 			Annotations: map[string]string{RequestHashAnnotation: bodyHash},
 		},
 		Spec: downloadv1alpha1.DownloadSpec{FileIDs: req.FileIDs},
+	}
+	if f.cfg.MaxBytesPerSecond > 0 {
+		download.Spec.MaxBytesPerSecond = ptr.To(f.cfg.MaxBytesPerSecond)
 	}
 	if hasKey {
 		download.Labels[IdempotencyKeyLabel] = keyHash(key)
