@@ -20,6 +20,7 @@ package manager
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -63,14 +64,19 @@ type Flags struct {
 	Namespaces           string
 	WorkerImage          string
 	WorkerServiceAccount string
-	StorageSecret        string
-	StorageEndpoint      string
-	StorageSecure        bool
-	StoragePublicURL     string
-	StorageRegion        string
-	SourceBucket         string
-	SourceKeyTemplate    string
-	ArchiveBucket        string
+	// Worker requests and limits, as Kubernetes quantities.
+	WorkerCPURequest    string
+	WorkerMemoryRequest string
+	WorkerCPULimit      string
+	WorkerMemoryLimit   string
+	StorageSecret       string
+	StorageEndpoint     string
+	StorageSecure       bool
+	StoragePublicURL    string
+	StorageRegion       string
+	SourceBucket        string
+	SourceKeyTemplate   string
+	ArchiveBucket       string
 }
 
 func (f *Flags) bind(fs *flag.FlagSet) {
@@ -89,6 +95,11 @@ func (f *Flags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.WorkerImage, "worker-image", "", "Image of the worker Jobs; the operator's own image.")
 	fs.StringVar(&f.WorkerServiceAccount, "worker-service-account", "download-worker",
 		"ServiceAccount of the worker Pods, in each served namespace.")
+	// The defaults fit the worker's bounded streaming: under 64 MiB RSS whatever the archive size.
+	fs.StringVar(&f.WorkerCPURequest, "worker-cpu-request", "100m", "CPU request of each worker Pod.")
+	fs.StringVar(&f.WorkerMemoryRequest, "worker-memory-request", "64Mi", "Memory request of each worker Pod.")
+	fs.StringVar(&f.WorkerCPULimit, "worker-cpu-limit", "1", "CPU limit of each worker Pod.")
+	fs.StringVar(&f.WorkerMemoryLimit, "worker-memory-limit", "128Mi", "Memory limit of each worker Pod.")
 	fs.StringVar(&f.StorageSecret, "storage-secret", "download-storage",
 		"Secret with the keys accessKey and secretKey, in each served namespace, mounted into workers.")
 	fs.StringVar(&f.StorageEndpoint, "storage-endpoint", "", "host:port of object storage as seen from inside the cluster.")
@@ -121,22 +132,44 @@ func (f *Flags) options() (controller.Options, error) {
 		}
 		namespaces.Insert(own)
 	}
+	resources, err := f.workerResources()
+	if err != nil {
+		return controller.Options{}, err
+	}
 	return controller.Options{
 		Namespaces:           namespaces,
 		WorkerImage:          f.WorkerImage,
 		WorkerServiceAccount: f.WorkerServiceAccount,
-		// Sized for the worker's bounded streaming (under 64 MiB RSS whatever the archive size).
-		WorkerResources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("128Mi")},
-		},
-		StorageSecret:     f.StorageSecret,
-		StorageEndpoint:   f.StorageEndpoint,
-		StorageSecure:     f.StorageSecure,
-		SourceBucket:      f.SourceBucket,
-		SourceKeyTemplate: f.SourceKeyTemplate,
-		ArchiveBucket:     f.ArchiveBucket,
+		WorkerResources:      resources,
+		StorageSecret:        f.StorageSecret,
+		StorageEndpoint:      f.StorageEndpoint,
+		StorageSecure:        f.StorageSecure,
+		SourceBucket:         f.SourceBucket,
+		SourceKeyTemplate:    f.SourceKeyTemplate,
+		ArchiveBucket:        f.ArchiveBucket,
 	}, nil
+}
+
+func (f *Flags) workerResources() (corev1.ResourceRequirements, error) {
+	var errs []error
+	quantity := func(flagName, value string) resource.Quantity {
+		q, err := resource.ParseQuantity(value)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--%s=%q: %w", flagName, value, err))
+		}
+		return q
+	}
+	resources := corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    quantity("worker-cpu-request", f.WorkerCPURequest),
+			corev1.ResourceMemory: quantity("worker-memory-request", f.WorkerMemoryRequest),
+		},
+		Limits: corev1.ResourceList{
+			corev1.ResourceCPU:    quantity("worker-cpu-limit", f.WorkerCPULimit),
+			corev1.ResourceMemory: quantity("worker-memory-limit", f.WorkerMemoryLimit),
+		},
+	}
+	return resources, errors.Join(errs...)
 }
 
 // Command runs the controller until SIGTERM and returns the process exit code.

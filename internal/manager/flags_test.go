@@ -1,0 +1,68 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package manager
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+)
+
+func parseFlags(t *testing.T, args ...string) Flags {
+	t.Helper()
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var f Flags
+	f.bind(fs)
+	if err := fs.Parse(append([]string{"--worker-image=img", "--storage-endpoint=minio:9000", "--namespaces=a"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestWorkerResourcesComeFromFlags(t *testing.T) {
+	f := parseFlags(t, "--worker-memory-limit=256Mi", "--worker-cpu-request=250m")
+	opts, err := f.options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := opts.WorkerResources
+	for name, pair := range map[string][2]string{
+		"memory limit":   {got.Limits.Memory().String(), "256Mi"},
+		"cpu request":    {got.Requests.Cpu().String(), "250m"},
+		"memory request": {got.Requests.Memory().String(), "64Mi"},
+		"cpu limit":      {got.Limits.Cpu().String(), "1"},
+	} {
+		if pair[0] != pair[1] {
+			t.Errorf("%s = %s, want %s", name, pair[0], pair[1])
+		}
+	}
+}
+
+func TestInvalidWorkerResourcesNameTheFlag(t *testing.T) {
+	f := parseFlags(t, "--worker-memory-limit=lots", "--worker-cpu-request=two")
+	_, err := f.options()
+	if err == nil {
+		t.Fatal("invalid quantities were accepted")
+	}
+	for _, want := range []string{"--worker-memory-limit=\"lots\"", "--worker-cpu-request=\"two\""} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
