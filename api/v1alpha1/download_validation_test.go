@@ -111,7 +111,7 @@ var _ = Describe("Download schema", func() {
 			Expect(yaml.UnmarshalStrict(raw, &sample)).To(Succeed())
 			sample.Namespace = namespace
 			Expect(create(&sample)).To(Succeed())
-			Expect(sample.Spec.FileIDs).To(Equal([]int64{70000, 70001, 70002}))
+			Expect(sample.Spec.FileIDs).To(Equal([]int64{70000, 70007, 14000}))
 		})
 
 		It("allows metadata changes after creation", func() {

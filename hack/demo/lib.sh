@@ -1,0 +1,29 @@
+# shellcheck shell=bash disable=SC2034  # the settings here are used by the scripts that source it
+# Settings shared by hack/demo/{up,down}. Sourced after hack/local-cluster/lib.sh, never run.
+
+DEMO_DIR="$(realpath -m "${DEMO_DIR:-$REPO_ROOT/.demo}")"
+DEMO_ENV="$DEMO_DIR/env"
+# The demo's own processes (MinIO, the facade forwarder) are recorded here, apart from the
+# cluster's, so each `down` stops only what its `up` started.
+LOGS="$DEMO_DIR/logs"
+PIDS="$DEMO_DIR/pids"
+
+NAMESPACE="${DEMO_NAMESPACE:-download-operator}"
+RELEASE="download-operator"
+KIND_CLUSTER="${KIND_CLUSTER:-}"
+MINIO_PORT="${DEMO_MINIO_PORT:-9000}"
+FACADE_PORT="${DEMO_FACADE_PORT:-8080}"
+FACADE_URL="http://127.0.0.1:$FACADE_PORT"
+FACADE_NODE_PORT=30080
+# Fixed controller Service addresses inside each cluster's Service range (10.0.0.0/24 for the
+# local cluster, kind's default 10.96.0.0/16), because neither path relies on cluster DNS.
+LOCAL_CONTROLLER_SERVICE_IP="10.0.0.80"
+KIND_CONTROLLER_SERVICE_IP="10.96.0.80"
+SOURCE_BUCKET="files"
+ARCHIVE_BUCKET="downloads"
+# ID=SIZE, 1 MiB to 512 MiB. At DEMO_BYTES_PER_SECOND (8 MiB/s) 70000+70007 take about 12 s and
+# 70014 about a minute: longer than the 60 s a typical reverse proxy allows a request.
+DEMO_FILES=(14000=1Mi 70007=32Mi 70000=64Mi 21000=128Mi 70014=512Mi)
+DEMO_BYTES_PER_SECOND=$((8 << 20))
+
+log() { printf '[demo] %s\n' "$*" >&2; }
