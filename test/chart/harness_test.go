@@ -1,0 +1,386 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package chart_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/download-operator/download-operator/test/testenv"
+)
+
+// helmSkipReason is loud on purpose: a skipped chart suite must not read as a passing one.
+const helmSkipReason = "SKIPPING THE HELM CHART SUITE: HELM_BIN is not set, so charts/download-operator is " +
+	"NOT tested. Build helm from Go modules with `hack/tools.sh helm` and run with " +
+	"HELM_BIN=\"$(hack/tools.sh helm)/helm\""
+
+// commandTimeout bounds every helm and kubectl invocation, so a hung binary fails the test
+// instead of hanging it.
+const commandTimeout = 60 * time.Second
+
+// requiredValues are the values an install cannot do without.
+func requiredValues() map[string]any {
+	return map[string]any{
+		"storage": map[string]any{
+			"endpoint":       "192.0.2.2:9000",
+			"publicEndpoint": "http://127.0.0.1:9000",
+			"accessKey":      "chart-test-access",
+			"secretKey":      "chart-test-secret",
+		},
+	}
+}
+
+// chartDir is the chart under test, found from the repository root.
+func chartDir() string {
+	return filepath.Join(testenv.RepoRoot(), "charts", "download-operator")
+}
+
+// helmBin returns the helm binary or skips the test.
+func helmBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("HELM_BIN")
+	if bin == "" {
+		t.Skip(helmSkipReason)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("HELM_BIN=%s: %v (build it with `hack/tools.sh helm`)", bin, err)
+	}
+	return bin
+}
+
+// helm runs the helm binary hermetically (its config, cache and data dirs are temporary, and it
+// sees no kubeconfig) and returns stdout, stderr and the error.
+func helm(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	bin := helmBin(t)
+	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+	defer cancel()
+	home := t.TempDir()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"),
+		"KUBECONFIG="+filepath.Join(home, "no-kubeconfig"),
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+// valuesFile writes values as a YAML file for helm's -f.
+func valuesFile(t *testing.T, values map[string]any) string {
+	t.Helper()
+	raw, err := yaml.Marshal(values)
+	if err != nil {
+		t.Fatalf("marshalling values: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatalf("writing values: %v", err)
+	}
+	return path
+}
+
+// helmTemplate renders the chart as release in namespace. kubeVersion is passed explicitly:
+// helm built from Go modules without the release ldflags believes the cluster is v1.20.0, which
+// the chart's kubeVersion constraint (>=1.30.0-0) rejects.
+func helmTemplate(t *testing.T, release, namespace string, values map[string]any) (string, error) {
+	t.Helper()
+	stdout, stderr, err := helm(t, "template", release, chartDir(),
+		"--namespace", namespace, "--kube-version", kubeVersion(t), "-f", valuesFile(t, values))
+	if err != nil {
+		return stdout, fmt.Errorf("helm template: %w: %s", err, stderr)
+	}
+	return stdout, nil
+}
+
+// mustTemplate renders the chart or fails the test.
+func mustTemplate(t *testing.T, release, namespace string, values map[string]any) string {
+	t.Helper()
+	out, err := helmTemplate(t, release, namespace, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// merge deep-merges overlays onto base (maps merge, anything else replaces).
+func merge(base map[string]any, overlays ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range append([]map[string]any{base}, overlays...) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok {
+				if prev, ok := out[k].(map[string]any); ok {
+					out[k] = merge(prev, sub)
+					continue
+				}
+				out[k] = merge(sub)
+				continue
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// parseManifests decodes a multi-document YAML stream into objects, skipping empty documents.
+func parseManifests(t *testing.T, manifests string) []*unstructured.Unstructured {
+	t.Helper()
+	decoder := k8syaml.NewYAMLOrJSONDecoder(strings.NewReader(manifests), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		obj := map[string]any{}
+		err := decoder.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("decoding rendered manifests: %v", err)
+		}
+		if len(obj) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		if u.GetKind() == "" || u.GetAPIVersion() == "" || u.GetName() == "" {
+			t.Fatalf("rendered object without kind, apiVersion or name: %v", obj)
+		}
+		objs = append(objs, u)
+	}
+	if len(objs) == 0 {
+		t.Fatal("the chart rendered no objects")
+	}
+	return objs
+}
+
+// toYAML serialises objects as one multi-document stream.
+func toYAML(t *testing.T, objs []*unstructured.Unstructured) string {
+	t.Helper()
+	var b strings.Builder
+	for _, obj := range objs {
+		raw, err := yaml.Marshal(obj.Object)
+		if err != nil {
+			t.Fatalf("marshalling %s/%s: %v", obj.GetKind(), obj.GetName(), err)
+		}
+		b.WriteString("---\n")
+		b.Write(raw)
+	}
+	return b.String()
+}
+
+// convert turns an unstructured object into a typed one.
+func convert[T any](t *testing.T, obj *unstructured.Unstructured) *T {
+	t.Helper()
+	out := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(obj.Object, out, true); err != nil {
+		t.Fatalf("converting %s %s/%s: %v", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+	}
+	return out
+}
+
+// find returns the rendered object of kind, namespace and name, failing when it is missing.
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, namespace, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, obj := range objs {
+		if obj.GetKind() == kind && obj.GetNamespace() == namespace && obj.GetName() == name {
+			return obj
+		}
+	}
+	t.Fatalf("the chart rendered no %s %s/%s", kind, namespace, name)
+	return nil
+}
+
+func ofKind(objs []*unstructured.Unstructured, kinds ...string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, obj := range objs {
+		for _, kind := range kinds {
+			if obj.GetKind() == kind {
+				out = append(out, obj)
+			}
+		}
+	}
+	return out
+}
+
+func withoutKind(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, obj := range objs {
+		if obj.GetKind() != kind {
+			out = append(out, obj)
+		}
+	}
+	return out
+}
+
+// The control plane is shared by the package's tests and started on first use, so the lint
+// test runs without it when only helm is available.
+var (
+	planeOnce sync.Once
+	plane     *controlPlane
+	planeErr  error
+)
+
+type controlPlane struct {
+	env         *testenv.Env
+	kubeconfig  string
+	kubectlPath string
+	version     string
+	tempDir     string
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if plane != nil {
+		if err := plane.env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+			code = 1
+		}
+		_ = os.RemoveAll(plane.tempDir)
+	}
+	os.Exit(code)
+}
+
+// cluster returns the shared envtest control plane: a real kube-apiserver with RBAC
+// authorization (envtest's default, --authorization-mode=RBAC) and the PodSecurity admission
+// plugin (on by default in kube-apiserver), and the project's CRDs installed.
+func cluster(t *testing.T) *controlPlane {
+	t.Helper()
+	helmBin(t) // no helm, nothing to test: skip before paying for a control plane
+	planeOnce.Do(func() { plane, planeErr = startControlPlane() })
+	if planeErr != nil {
+		t.Fatalf("starting the envtest control plane: %v", planeErr)
+	}
+	return plane
+}
+
+func startControlPlane() (*controlPlane, error) {
+	env, err := testenv.Start()
+	if err != nil {
+		return nil, err
+	}
+	cp := &controlPlane{env: env}
+	fail := func(err error) (*controlPlane, error) { return nil, errors.Join(err, env.Stop()) }
+	disco, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	if err != nil {
+		return fail(fmt.Errorf("creating a discovery client: %w", err))
+	}
+	info, err := disco.ServerVersion()
+	if err != nil {
+		return fail(fmt.Errorf("asking the apiserver its version: %w", err))
+	}
+	cp.version = info.GitVersion
+	// testenv.Kubectl returns no stdout when kubectl exits non-zero, which `kubectl auth can-i`
+	// does to say "no"; so the suite runs the same kubectl binary itself, as a cluster admin.
+	admin, err := env.AddUser(envtest.User{Name: "chart-test-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fail(fmt.Errorf("adding the admin user: %w", err))
+	}
+	raw, err := admin.KubeConfig()
+	if err != nil {
+		return fail(fmt.Errorf("rendering the admin kubeconfig: %w", err))
+	}
+	if cp.tempDir, err = os.MkdirTemp("", "chart-test-"); err != nil {
+		return fail(err)
+	}
+	cp.kubeconfig = filepath.Join(cp.tempDir, "kubeconfig")
+	if err := os.WriteFile(cp.kubeconfig, raw, 0o600); err != nil {
+		return fail(err)
+	}
+	cp.kubectlPath = os.Getenv("TEST_ASSET_KUBECTL")
+	if cp.kubectlPath == "" {
+		cp.kubectlPath = filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+	}
+	if _, err := os.Stat(cp.kubectlPath); err != nil {
+		return fail(fmt.Errorf("kubectl from KUBEBUILDER_ASSETS: %w", err))
+	}
+	return cp, nil
+}
+
+// kubeVersion is the version of the envtest apiserver the renders are applied to.
+func kubeVersion(t *testing.T) string {
+	t.Helper()
+	return cluster(t).version
+}
+
+// kubectl runs kubectl as a cluster admin with stdin, returning stdout, stderr and the error.
+func (cp *controlPlane) kubectl(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	return cp.kubectlContext(t.Context(), stdin, args...)
+}
+
+// kubectlContext is kubectl for cleanups, which run after the test's context has ended, and
+// for goroutines.
+func (cp *controlPlane) kubectlContext(ctx context.Context, stdin string, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	// A discovery cache of the suite's own keeps kubectl off ~/.kube and saves each call a
+	// round of discovery.
+	global := []string{"--kubeconfig", cp.kubeconfig, "--cache-dir", filepath.Join(cp.tempDir, "kube-cache")}
+	cmd := exec.CommandContext(ctx, cp.kubectlPath, append(global, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+// restrictedNamespace creates a namespace that enforces and warns at the restricted Pod
+// Security Standard, so a non-compliant Pod template turns into a warning (and, with
+// --warnings-as-errors, an error) on apply. It is deleted when the test ends.
+func (cp *controlPlane) restrictedNamespace(t *testing.T, prefix string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: prefix + "-" + utilrand.String(5),
+		Labels: map[string]string{
+			"pod-security.kubernetes.io/enforce": "restricted",
+			"pod-security.kubernetes.io/warn":    "restricted",
+			"pod-security.kubernetes.io/audit":   "restricted",
+		},
+	}}
+	if err := cp.env.Client.Create(t.Context(), ns); err != nil {
+		t.Fatalf("creating namespace %s: %v", ns.Name, err)
+	}
+	t.Cleanup(func() {
+		// envtest runs no namespace controller, so the namespace only turns Terminating; the
+		// random suffix keeps reruns against the same apiserver apart.
+		if err := cp.env.Client.Delete(context.Background(), ns); err != nil {
+			t.Logf("deleting namespace %s: %v", ns.Name, err)
+		}
+	})
+	return ns.Name
+}
