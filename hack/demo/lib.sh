@@ -27,3 +27,27 @@ DEMO_FILES=(14000=1Mi 70007=32Mi 70000=64Mi 21000=128Mi 70014=512Mi)
 DEMO_BYTES_PER_SECOND=$((8 << 20))
 
 log() { printf '[demo] %s\n' "$*" >&2; }
+
+# MinIO's root credentials are generated once per state dir and kept, so restarts keep working
+# with the Secret already in the cluster.
+start_minio() {
+  [[ -n "${MINIO_BIN:-}" ]] || MINIO_BIN="$("$REPO_ROOT/hack/tools.sh" minio)/minio"
+  if [[ ! -s "$DEMO_DIR/minio.env" ]]; then
+    printf 'MINIO_ACCESS_KEY=demo-%s\nMINIO_SECRET_KEY=%s\n' "$(openssl rand -hex 6)" "$(openssl rand -hex 20)" \
+      >"$DEMO_DIR/minio.env"
+    chmod 600 "$DEMO_DIR/minio.env"
+  fi
+  # shellcheck disable=SC1091
+  source "$DEMO_DIR/minio.env"
+  if is_running minio; then
+    log "MinIO already running (pid $(pid_of minio))"
+  else
+    port_open 127.0.0.1 "$MINIO_PORT" && die "port $MINIO_PORT is taken by another process; stop it or set DEMO_MINIO_PORT"
+    mkdir -p "$DEMO_DIR/minio-data"
+    # All addresses: the host uses 127.0.0.1, Pods use the node IP.
+    MINIO_ROOT_USER="$MINIO_ACCESS_KEY" MINIO_ROOT_PASSWORD="$MINIO_SECRET_KEY" MINIO_BROWSER=off \
+      start minio "$MINIO_BIN" server "$DEMO_DIR/minio-data" --address ":$MINIO_PORT" --quiet
+  fi
+  wait_for "MinIO to be ready" 60 curl -sf "http://127.0.0.1:$MINIO_PORT/minio/health/ready"
+}
+
