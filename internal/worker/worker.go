@@ -302,6 +302,9 @@ func (r *run) statSources(ctx context.Context) ([]source, error) {
 // holds one part, never the archive. The object becomes visible only when the upload completes;
 // on any failure the upload is aborted so no parts linger.
 func (r *run) upload(ctx context.Context, sources []source) (archiveSummary, error) {
+	// An earlier attempt that was killed (SIGKILL, OOM, node loss) could not abort its upload;
+	// its parts would otherwise stay in the bucket until the Download is deleted.
+	r.removeIncompleteUploads(ctx, "an earlier attempt")
 	pr, pw := io.Pipe()
 	writeCtx, cancelWrite := context.WithCancel(ctx)
 	defer cancelWrite()
@@ -340,19 +343,19 @@ func (r *run) upload(ctx context.Context, sources []source) (archiveSummary, err
 		_ = pr.CloseWithError(putErr)
 		<-writerDone
 	}
-	r.abortUpload(ctx)
+	r.removeIncompleteUploads(ctx, "this failed attempt")
 	return archiveSummary{}, fmt.Errorf("uploading archive %s/%s: %w", r.cfg.ArchiveBucket, r.cfg.ArchiveKey, cause)
 }
 
-// abortUpload removes what a failed upload left. minio-go aborts its own upload too, but a
-// cancelled context or a dropped connection can defeat that, so this runs on a fresh context.
-// It removes every incomplete upload of the key, which is safe because a Job runs one worker
-// Pod at a time and each Download has its own key.
-func (r *run) abortUpload(ctx context.Context) {
-	abortCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+// removeIncompleteUploads removes the parts an unfinished upload of the archive key left. After
+// a failure minio-go aborts its own upload too, but a cancelled context or a dropped connection
+// can defeat that, so this runs on a fresh context. Removing every incomplete upload of the key
+// is safe because a Job runs one worker Pod at a time and each Download has its own key.
+func (r *run) removeIncompleteUploads(ctx context.Context, leftBy string) {
+	removeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := r.archive.RemoveIncompleteUpload(abortCtx, r.cfg.ArchiveBucket, r.cfg.ArchiveKey); err != nil {
-		r.log.Warn("could not abort the failed upload; the bucket's lifecycle rules must reap its parts",
+	if err := r.archive.RemoveIncompleteUpload(removeCtx, r.cfg.ArchiveBucket, r.cfg.ArchiveKey); err != nil {
+		r.log.Warn("could not remove the incomplete upload of "+leftBy+"; the bucket's lifecycle rules must reap its parts",
 			"bucket", r.cfg.ArchiveBucket, "key", r.cfg.ArchiveKey, "error", err)
 	}
 }

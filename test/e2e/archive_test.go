@@ -1,0 +1,230 @@
+//go:build e2e
+
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// digest identifies bytes by length and sha256 (hex).
+type digest struct {
+	Size   int64
+	SHA256 string
+}
+
+func (d digest) String() string { return fmt.Sprintf("%d bytes, sha256 %s", d.Size, d.SHA256) }
+
+// verifyArchive downloads url with plain net/http from the host, as a browser would, and checks
+// the zip entry by entry against the source objects in MinIO: exactly one entry per id, in
+// fileIDs order (in the central directory and on disk), each named as users expect, with the
+// source's size and sha256. archive/zip also checks every entry's CRC-32 on the way. It returns
+// the digest of the whole archive, for comparison with what the status promised.
+func verifyArchive(ctx context.Context, url string, fileIDs []int64) (digest, error) {
+	if url == "" {
+		return digest{}, errors.New("verifying archive: empty URL")
+	}
+	f, err := os.CreateTemp("", "e2e-archive-*.zip")
+	if err != nil {
+		return digest{}, fmt.Errorf("creating temporary file for the archive: %w", err)
+	}
+	defer func() { _ = f.Close(); _ = os.Remove(f.Name()) }()
+
+	whole, err := fetch(ctx, url, f)
+	if err != nil {
+		return digest{}, err
+	}
+	zr, err := zip.NewReader(f, whole.Size)
+	if err != nil {
+		return whole, fmt.Errorf("reading the downloaded archive (%s) as zip: %w", whole, err)
+	}
+	if len(zr.File) != len(fileIDs) {
+		names := make([]string, len(zr.File))
+		for i, zf := range zr.File {
+			names[i] = zf.Name
+		}
+		return whole, fmt.Errorf("archive has %d entries %v, want %d for file ids %v",
+			len(zr.File), names, len(fileIDs), fileIDs)
+	}
+	var errs []error
+	lastOffset := int64(-1)
+	for i, id := range fileIDs {
+		if err := verifyEntry(ctx, zr.File[i], id, &lastOffset); err != nil {
+			errs = append(errs, fmt.Errorf("entry %d: %w", i, err))
+		}
+	}
+	return whole, errors.Join(errs...)
+}
+
+// fetch GETs url into w and returns the digest of what it wrote.
+func fetch(ctx context.Context, url string, w io.Writer) (digest, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return digest{}, fmt.Errorf("building archive request: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return digest{}, fmt.Errorf("downloading archive: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 2<<10))
+		return digest{}, fmt.Errorf("downloading archive: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	if mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mediaType != "application/zip" {
+		return digest{}, fmt.Errorf("downloading archive: Content-Type %q, want application/zip",
+			resp.Header.Get("Content-Type"))
+	}
+	hash := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, hash), resp.Body)
+	if err != nil {
+		return digest{}, fmt.Errorf("downloading archive after %d bytes: %w", n, err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return digest{}, fmt.Errorf("downloading archive: got %d bytes, Content-Length said %d", n, resp.ContentLength)
+	}
+	return digest{Size: n, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
+}
+
+// verifyEntry checks one zip entry against the source object of id. lastOffset is the data
+// offset of the previous entry: entries must also lie in the archive in request order.
+func verifyEntry(ctx context.Context, zf *zip.File, id int64, lastOffset *int64) error {
+	if zf.Name != entryName(id) {
+		return fmt.Errorf("named %q, want %q", zf.Name, entryName(id))
+	}
+	offset, err := zf.DataOffset()
+	if err != nil {
+		return fmt.Errorf("%s: locating data: %w", zf.Name, err)
+	}
+	if offset <= *lastOffset {
+		return fmt.Errorf("%s: data at offset %d, not after the previous entry's (%d)", zf.Name, offset, *lastOffset)
+	}
+	*lastOffset = offset
+
+	want, err := sourceDigest(ctx, id)
+	if err != nil {
+		return err
+	}
+	if zf.UncompressedSize64 != uint64(want.Size) {
+		return fmt.Errorf("%s: header says %d bytes, source %d is %d", zf.Name, zf.UncompressedSize64, id, want.Size)
+	}
+	r, err := zf.Open()
+	if err != nil {
+		return fmt.Errorf("%s: opening: %w", zf.Name, err)
+	}
+	defer func() { _ = r.Close() }()
+	got, err := digestOf(r)
+	if err != nil {
+		return fmt.Errorf("%s: reading: %w", zf.Name, err)
+	}
+	if got != want {
+		return fmt.Errorf("%s: %s, source %d is %s", zf.Name, got, id, want)
+	}
+	return nil
+}
+
+var (
+	sourceDigestsMu sync.Mutex
+	// sourceDigests caches source digests by key and ETag: the seed never changes during a
+	// run, and hashing hundreds of MiB per spec would only slow the suite down.
+	sourceDigests = map[string]digest{}
+)
+
+// sourceDigest is the digest of source file id, read from MinIO by the test itself.
+func sourceDigest(ctx context.Context, id int64) (digest, error) {
+	key := sourceKey(id)
+	info, err := s3.StatObject(ctx, env.SourceBucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return digest{}, fmt.Errorf("stat source %s/%s: %w", env.SourceBucket, key, err)
+	}
+	cacheKey := key + "@" + info.ETag
+	sourceDigestsMu.Lock()
+	defer sourceDigestsMu.Unlock()
+	if d, ok := sourceDigests[cacheKey]; ok {
+		return d, nil
+	}
+	obj, err := s3.GetObject(ctx, env.SourceBucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return digest{}, fmt.Errorf("opening source %s/%s: %w", env.SourceBucket, key, err)
+	}
+	defer func() { _ = obj.Close() }()
+	d, err := digestOf(obj)
+	if err != nil {
+		return digest{}, fmt.Errorf("reading source %s/%s: %w", env.SourceBucket, key, err)
+	}
+	sourceDigests[cacheKey] = d
+	return d, nil
+}
+
+func digestOf(r io.Reader) (digest, error) {
+	hash := sha256.New()
+	n, err := io.Copy(hash, r)
+	if err != nil {
+		return digest{}, err
+	}
+	return digest{Size: n, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
+}
+
+// incompleteUploads lists the multipart uploads of exactly key that are still open in the
+// archive bucket: parts nobody completed or aborted, which cost storage until reaped. Each is
+// described by its upload id and when it was initiated, to tell one attempt's from another's.
+func incompleteUploads(ctx context.Context, key string) ([]string, error) {
+	var uploads []string
+	for upload := range s3.ListIncompleteUploads(ctx, env.ArchiveBucket, key, true) {
+		if upload.Err != nil {
+			return nil, fmt.Errorf("listing incomplete uploads of %s/%s: %w", env.ArchiveBucket, key, upload.Err)
+		}
+		if upload.Key == key {
+			uploads = append(uploads, fmt.Sprintf("%s initiated %s",
+				upload.UploadID, upload.Initiated.UTC().Format(time.RFC3339)))
+		}
+	}
+	return uploads, nil
+}
+
+// archiveExists tells whether the archive bucket holds an object at key.
+func archiveExists(ctx context.Context, key string) (bool, error) {
+	_, err := s3.StatObject(ctx, env.ArchiveBucket, key, minio.StatObjectOptions{})
+	switch {
+	case err == nil:
+		return true, nil
+	case isNoSuchKey(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("stat archive %s/%s: %w", env.ArchiveBucket, key, err)
+	}
+}
+
+func isNoSuchKey(err error) bool {
+	var resp minio.ErrorResponse
+	return errors.As(err, &resp) && resp.Code == minio.NoSuchKey
+}
