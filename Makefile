@@ -76,7 +76,11 @@ test: manifests generate fmt vet ## Run the unit and envtest suites against kube
 
 .PHONY: test-e2e
 test-e2e: ## Run the e2e suite on the local cluster (starts the demo stack if needed; stop it with make demo-down).
-	go test -tags e2e ./test/e2e/ -count=1 -timeout 45m -v -ginkgo.v
+	go test -tags e2e ./test/e2e/ -count=1 -timeout 45m -v -ginkgo.v -ginkgo.label-filter='!drill'
+
+.PHONY: test-drills
+test-drills: ## Run the reliability and security drills on the local cluster (docs/reliability.md).
+	go test -tags e2e ./test/e2e/ -count=1 -timeout 60m -v -ginkgo.v -ginkgo.label-filter=drill
 
 .PHONY: tools
 tools: ## Build and cache every tool the tests and the demo need (a cold build takes 20-30 min).
