@@ -73,10 +73,22 @@ vet: ## Run go vet against code.
 test: manifests generate fmt vet ## Run the unit and envtest suites against kube-apiserver, etcd and MinIO built from source.
 	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" HELM_BIN="$$($(TOOLS) helm)/helm" \
 		go test -count=1 $$(go list ./... | grep -v /e2e) -coverprofile cover.out
+	$(MAKE) web-test
+
+.PHONY: web-test
+web-test: ## Type-check and unit-test the web UI (web/: the React hook, DownloadButton and demo page).
+	cd web && npm ci && npm run typecheck && npm test
+
+.PHONY: web-build
+web-build: ## Build the demo page (web/dist, served by the facade) and the library (web/dist-lib).
+	cd web && npm ci && npm run build
 
 .PHONY: test-e2e
-test-e2e: ## Run the e2e suite on the local cluster (starts the demo stack if needed; stop it with make demo-down).
+test-e2e: web-build ## Run the e2e suite and the browser tests on the local cluster (starts the demo stack if needed; stop it with make demo-down).
 	go test -tags e2e ./test/e2e/ -count=1 -timeout 45m -v -ginkgo.v -ginkgo.label-filter='!drill'
+	@# The Go suite brought the stack up; this rolls the facade if the UI changed since.
+	hack/demo/up >/dev/null
+	cd web && npm run test:e2e
 
 .PHONY: test-drills
 test-drills: ## Run the reliability and security drills on the local cluster (docs/reliability.md).

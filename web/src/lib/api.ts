@@ -1,0 +1,124 @@
+import { isAbortError, parseRetryAfter } from './backoff';
+import type { CancelResponse, ErrorBody, InitiateResponse, StatusDocument } from './types';
+
+/** How the client reaches the facade. */
+export interface ApiConfig {
+  /** The facade's origin and path prefix, without a trailing slash; '' for the page's own origin. */
+  baseUrl?: string;
+  /** Injectable for tests; globalThis.fetch by default. */
+  fetch?: typeof fetch;
+  /**
+   * Extra headers for every request, computed per request. The place for a W3C `traceparent`
+   * once the facade allows it in CORS preflights (it does not yet, so nothing sets it now).
+   */
+  headers?: () => Record<string, string>;
+}
+
+/** A request that did not get the answer it wanted. status 0 is a network failure. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  /** From Retry-After, when the server sent one (429, 503, …). */
+  readonly retryAfterMs?: number;
+
+  constructor(status: number, body: ErrorBody, retryAfterMs?: number) {
+    super(body.message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = body.code;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** Network failures, 408, 429 and 5xx answers may succeed later; the rest will not. */
+export function isRetryable(e: unknown): boolean {
+  if (!(e instanceof ApiError)) return !isAbortError(e);
+  return e.status === 0 || e.status === 408 || e.status === 429 || e.status >= 500;
+}
+
+function url(cfg: ApiConfig, path: string): string {
+  return `${(cfg.baseUrl ?? '').replace(/\/+$/, '')}${path}`;
+}
+
+async function request<T>(
+  cfg: ApiConfig,
+  method: string,
+  path: string,
+  init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<T> {
+  const doFetch = cfg.fetch ?? globalThis.fetch;
+  const headers: Record<string, string> = { Accept: 'application/json', ...cfg.headers?.(), ...init.headers };
+  if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await doFetch(url(cfg, path), {
+      method,
+      headers,
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      signal: init.signal,
+      cache: 'no-store',
+    });
+  } catch (e) {
+    if (isAbortError(e)) throw e;
+    throw new ApiError(0, { code: 'NetworkError', message: 'the server cannot be reached' });
+  }
+  let payload: unknown;
+  try {
+    payload = await res.json();
+  } catch (e) {
+    if (isAbortError(e)) throw e;
+    payload = undefined;
+  }
+  if (res.ok) return payload as T;
+  const body = (payload as { error?: Partial<ErrorBody> } | undefined)?.error;
+  throw new ApiError(
+    res.status,
+    {
+      code: typeof body?.code === 'string' ? body.code : `HTTP${res.status}`,
+      message: typeof body?.message === 'string' ? body.message : `the server answered ${res.status}`,
+    },
+    parseRetryAfter(res.headers.get('Retry-After')),
+  );
+}
+
+/** POST /v1/download/initiate. The same idempotencyKey and ids always name the same job. */
+export function initiate(
+  cfg: ApiConfig,
+  fileIds: number[],
+  idempotencyKey: string,
+  signal?: AbortSignal,
+): Promise<InitiateResponse> {
+  return request(cfg, 'POST', '/v1/download/initiate', {
+    body: { file_ids: fileIds },
+    headers: { 'Idempotency-Key': idempotencyKey },
+    signal,
+  });
+}
+
+/** GET /v1/download/status/{jobId}. */
+export function getStatus(cfg: ApiConfig, jobId: string, signal?: AbortSignal): Promise<StatusDocument> {
+  return request(cfg, 'GET', `/v1/download/status/${encodeURIComponent(jobId)}`, { signal });
+}
+
+/** DELETE /v1/download/{jobId}. */
+export function cancelJob(cfg: ApiConfig, jobId: string, signal?: AbortSignal): Promise<CancelResponse> {
+  return request(cfg, 'DELETE', `/v1/download/${encodeURIComponent(jobId)}`, { signal });
+}
+
+/** The Server-Sent Events stream of a job. */
+export function eventsUrl(cfg: ApiConfig, jobId: string): string {
+  return url(cfg, `/v1/download/events/${encodeURIComponent(jobId)}`);
+}
+
+/** A random UUID v4, also where crypto.randomUUID is missing (pages not served securely). */
+export function randomId(): string {
+  const c = globalThis.crypto;
+  if (typeof c?.randomUUID === 'function') return c.randomUUID();
+  const b = new Uint8Array(16);
+  if (typeof c?.getRandomValues === 'function') c.getRandomValues(b);
+  else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

@@ -1,0 +1,13 @@
+export { DownloadButton, buttonState } from './DownloadButton';
+export type { DownloadButtonProps, DownloadButtonState } from './DownloadButton';
+export { useDownload, statusQueryKey } from './useDownload';
+export type { DownloadStatus, RetryInfo, UseDownloadOptions, UseDownloadResult } from './useDownload';
+export { ApiError, cancelJob, eventsUrl, getStatus, initiate, isRetryable } from './api';
+export type { ApiConfig } from './api';
+export { backoffDelay, parseRetryAfter } from './backoff';
+export type { BackoffOptions } from './backoff';
+export { clearJob, listJobs, loadJob, normalizeFileIds, saveJob, storageKey, STORAGE_PREFIX } from './storage';
+export type { StoredJob } from './storage';
+export { formatBytes, formatDuration, formatEta } from './format';
+export { CODE_CANCELLED, isTerminal } from './types';
+export type { CancelResponse, ErrorBody, InitiateResponse, JobStatus, StatusDocument } from './types';
