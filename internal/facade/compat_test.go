@@ -238,6 +238,12 @@ func TestUIDirIsServedAtRoot(t *testing.T) {
 	if resp := c.do(http.MethodGet, "/v1/download/status/x", nil); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("API next to the UI: %d", resp.StatusCode)
 	}
+	// Names no file can have are simply not found, never a server error.
+	for _, odd := range []string{"/%00", "/%ff", "/..%c0%af..%c0%afetc", "/a%00b.js", "/missing.js"} {
+		if resp := c.do(http.MethodGet, odd, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d %s, want 404", odd, resp.StatusCode, resp.body)
+		}
+	}
 }
 
 // The OpenAPI document and the router must describe the same operations; TestMain also checks
