@@ -94,6 +94,11 @@ test-e2e: web-build ## Run the e2e suite and the browser tests on the local clus
 test-drills: ## Run the reliability and security drills on the local cluster (docs/reliability.md).
 	go test -tags e2e ./test/e2e/ -count=1 -timeout 60m -v -ginkgo.v -ginkgo.label-filter=drill
 
+.PHONY: bench
+bench: ## Measure the performance figures (docs/performance.md) and redraw the plot; needs wrk (apt).
+	@command -v wrk >/dev/null || apt-get install -y -q --no-install-recommends wrk
+	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" go run ./hack/bench --out docs
+
 .PHONY: tools
 tools: ## Build and cache every tool the tests and the demo need (a cold build takes 20-30 min).
 	$(TOOLS) envtest-assets minio controller-gen kustomize helm \

@@ -18,17 +18,26 @@ package facade_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/facade"
+	"github.com/download-operator/download-operator/test/stack"
 )
 
 // BenchmarkStatusPoll measures status polls against the real facade handler over loopback HTTP
@@ -99,4 +108,196 @@ func BenchmarkStatusPoll(b *testing.B) {
 		b.Run(fmt.Sprintf("parallel=%d", parallelism), func(b *testing.B) { run(b, parallelism, nil) })
 	}
 	b.Run("paced=2000/s", func(b *testing.B) { run(b, 16, rate.NewLimiter(2000, 1)) })
+}
+
+// BenchmarkStatusHandler measures one status poll inside the process, without the network:
+// the facade's whole handler chain (request id, security and CORS headers, metrics, rate limit,
+// routing, the cache lookup and the JSON answer) against a bare handler that writes the same
+// bytes. Their difference is what the facade adds to each poll on top of net/http's own work;
+// with -cpuprofile it shows where that goes.
+//
+//	go test -run xxx -bench StatusHandler -benchmem -cpuprofile cpu.out ./internal/facade/
+//	go tool pprof -top -cum facade.test cpu.out
+func BenchmarkStatusHandler(b *testing.B) {
+	f := newFacade(b, func(cfg *facade.Config) { cfg.RateLimit, cfg.RateBurst = 1e9, 1e9 })
+	c := newCaller(b, f)
+	path := "/v1/download/status/" + c.initiate([]int64{81000, 81001}).JobID
+	probe := httptest.NewRecorder()
+	f.Handler().ServeHTTP(probe, httptest.NewRequest(http.MethodGet, path, nil))
+	if probe.Code != http.StatusOK {
+		b.Fatalf("status answered %d: %s", probe.Code, probe.Body)
+	}
+	body := probe.Body.Bytes()
+	length := strconv.Itoa(len(body))
+	bare := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", length)
+		_, _ = w.Write(body)
+	})
+	for _, tc := range []struct {
+		name    string
+		handler http.Handler
+	}{{"facade", f.Handler()}, {"bare", bare}} {
+		b.Run(tc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.RemoteAddr = "192.0.2.10:40000"
+			var w sinkWriter
+			b.ReportAllocs()
+			for b.Loop() {
+				// net/http gives every response a fresh header map; so does this.
+				w.header, w.code, w.written = http.Header{}, 0, 0
+				tc.handler.ServeHTTP(&w, req)
+			}
+			if w.code != http.StatusOK || w.written != len(body) {
+				b.Fatalf("%s answered %d with %d bytes", tc.name, w.code, w.written)
+			}
+		})
+	}
+}
+
+// sinkWriter is a ResponseWriter that keeps the status and counts the body.
+type sinkWriter struct {
+	header  http.Header
+	code    int
+	written int
+}
+
+func (w *sinkWriter) Header() http.Header { return w.header }
+func (w *sinkWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *sinkWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.written += len(p)
+	return len(p), nil
+}
+
+// BenchmarkStatusLookup prices the ways a poll can find its answer, on a cache built as the
+// facade builds its own (Downloads of one namespace, managed fields stripped) over the stack's
+// apiserver. Each way ends with the bytes of the status document:
+//
+//   - cache-get: what the facade does per poll: controller-runtime's cache Get without deep
+//     copy. With DefaultNamespaces the cache is a multi-namespace cache, whose Get first asks the
+//     RESTMapper whether Downloads are namespaced; then the status document is built and
+//     encoded to JSON;
+//
+//   - handler-map: the Download from a map that an informer event handler keeps, then the
+//     same document and encoding;
+//
+//   - prerendered: the document's bytes from a map that the event handler keeps, encoded once
+//     per change of the Download instead of once per poll.
+//
+//     go test -run xxx -bench StatusLookup -benchmem ./internal/facade/
+func BenchmarkStatusLookup(b *testing.B) {
+	s := sharedStack(b)
+	ctx := testContext(b)
+	scheme := runtime.NewScheme()
+	if err := downloadv1alpha1.AddToScheme(scheme); err != nil {
+		b.Fatal(err)
+	}
+	c, err := cache.New(s.Env.Config, cache.Options{
+		Scheme:                      scheme,
+		DefaultNamespaces:           map[string]cache.Config{stack.Namespace: {}},
+		ReaderFailOnMissingInformer: true,
+		DefaultTransform:            cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	informer, err := c.GetInformer(ctx, &downloadv1alpha1.Download{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.RWMutex
+	objects := map[string]*downloadv1alpha1.Download{}
+	documents := map[string][]byte{}
+	keep := func(obj any) {
+		d, ok := obj.(*downloadv1alpha1.Download)
+		if !ok {
+			return
+		}
+		raw, err := json.Marshal(documentOf(d))
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		mu.Lock()
+		objects[d.Name], documents[d.Name] = d, append(raw, '\n')
+		mu.Unlock()
+	}
+	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: keep, UpdateFunc: func(_, obj any) { keep(obj) },
+	}); err != nil {
+		b.Fatal(err)
+	}
+	cacheCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() { _ = c.Start(cacheCtx) }()
+	if !c.WaitForCacheSync(ctx) {
+		b.Fatal("cache did not sync")
+	}
+	f := sharedStack(b).Facade
+	jobID := newCaller(b, f).initiate([]int64{81000, 81001}).JobID
+	key := ctrlclient.ObjectKey{Namespace: stack.Namespace, Name: jobID}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.RLock()
+		_, ok := documents[jobID]
+		mu.RUnlock()
+		if ok && c.Get(ctx, key, &downloadv1alpha1.Download{}) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the job never reached the benchmark's cache")
+		}
+	}
+
+	var sink int
+	b.Run("cache-get", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var d downloadv1alpha1.Download
+			if err := c.Get(ctx, key, &d, ctrlclient.UnsafeDisableDeepCopy); err != nil {
+				b.Fatal(err)
+			}
+			raw, _ := json.Marshal(documentOf(&d))
+			sink += len(raw)
+		}
+	})
+	b.Run("handler-map", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			mu.RLock()
+			d := objects[jobID]
+			mu.RUnlock()
+			raw, _ := json.Marshal(documentOf(d))
+			sink += len(raw)
+		}
+	})
+	b.Run("prerendered", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			mu.RLock()
+			raw := documents[jobID]
+			mu.RUnlock()
+			sink += len(raw)
+		}
+	})
+	if sink == 0 {
+		b.Fatal("no documents")
+	}
+}
+
+// documentOf is the status document of a Download that has not finished, as the facade's
+// statusOf builds it (pending or processing), for pricing its encoding.
+func documentOf(d *downloadv1alpha1.Download) *facade.Status {
+	st := &d.Status
+	s := &facade.Status{JobID: d.Name, Status: facade.StatusPending}
+	if st.Phase == downloadv1alpha1.PhaseProcessing {
+		s.Status = facade.StatusProcessing
+		s.Progress, s.BytesDone, s.BytesTotal, s.EtaSeconds = &st.Progress, &st.BytesDone, &st.BytesTotal, st.EtaSeconds
+	}
+	return s
 }

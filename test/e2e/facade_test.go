@@ -94,8 +94,14 @@ var _ = Describe("Facade", func() {
 // initiate asks the facade for an archive of ids and registers the job's removal as cleanup.
 func initiate(ctx context.Context, ids []int64) string {
 	GinkgoHelper()
+	return initiateWith(ctx, api, ids)
+}
+
+// initiateWith is initiate through the client c, e.g. one that goes through a proxy.
+func initiateWith(ctx context.Context, c *dlclient.Client, ids []int64) string {
+	GinkgoHelper()
 	By(fmt.Sprintf("initiating a download of %v through the facade", ids))
-	job, err := api.Initiate(ctx, ids, "")
+	job, err := c.Initiate(ctx, ids, "")
 	Expect(err).NotTo(HaveOccurred())
 	Expect(job.JobID).NotTo(BeEmpty())
 	GinkgoWriter.Printf("job %s: %s, eta %d s\n", job.JobID, job.Status, job.EtaSeconds)

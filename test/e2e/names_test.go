@@ -30,6 +30,9 @@ const (
 	facadeServiceAccount     = "download-operator-facade"
 	workerServiceAccount     = "download-operator-worker"
 
+	// leaderLease is the Lease the controller replicas elect their leader with (--leader-elect).
+	leaderLease = "download-operator.operator.dev"
+
 	nameLabel           = "app.kubernetes.io/name"
 	appName             = "download-operator"
 	componentLabel      = "app.kubernetes.io/component"

@@ -46,6 +46,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -156,18 +157,22 @@ var _ = AfterSuite(func(ctx SpecContext) {
 	Expect(namespacePodProblems(ctx, true)).To(BeEmpty())
 }, NodeTimeout(2*time.Minute))
 
-// runDemoUp runs hack/demo/up from the repository root, streaming its output so that a slow or
-// failing setup can be followed live with -ginkgo.v.
-func runDemoUp(ctx context.Context) error {
-	script := filepath.Join(repoRoot, "hack", "demo", "up")
-	cmd := exec.CommandContext(ctx, script)
+// runDemoUp runs hack/demo/up (idempotent), which brings the whole stack up.
+func runDemoUp(ctx context.Context) error { return runRepoScript(ctx, "hack/demo/up") }
+
+// runRepoScript runs a script of the repository (path relative to its root) from the root,
+// streaming its output so that a slow or failing step can be followed live with -ginkgo.v.
+func runRepoScript(ctx context.Context, path string, args ...string) error {
+	script := filepath.Join(repoRoot, filepath.FromSlash(path))
+	cmd := exec.CommandContext(ctx, script, args...)
 	cmd.Dir = repoRoot
 	cmd.Stdout = GinkgoWriter
 	cmd.Stderr = GinkgoWriter
 	// A stuck child must not outlive the suite's own timeout by much.
 	cmd.WaitDelay = 10 * time.Second
+	GinkgoWriter.Printf("$ %s %s\n", path, strings.Join(args, " "))
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("running %s: %w", script, err)
+		return fmt.Errorf("running %s %s: %w", path, strings.Join(args, " "), err)
 	}
 	return nil
 }
@@ -236,10 +241,22 @@ func unquote(v string) string {
 	return v
 }
 
-func newKubeClient(kubeconfig string) (client.Client, error) {
+// newRESTConfig loads the demo kubeconfig. client-go would pace every client built from it at
+// 5 requests per second; the drills create and watch hundreds of objects at once, and the
+// apiserver's own priority and fairness is the limit worth testing, so the pace is raised.
+func newRESTConfig(kubeconfig string) (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	return cfg, nil
+}
+
+func newKubeClient(kubeconfig string) (client.Client, error) {
+	cfg, err := newRESTConfig(kubeconfig)
+	if err != nil {
+		return nil, err
 	}
 	scheme, err := testenv.NewScheme()
 	if err != nil {

@@ -1,0 +1,166 @@
+//go:build e2e
+
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+)
+
+const (
+	r2Downloads = 4
+	// r2Kills is how often each worker is killed; with the default backoffLimit of 3 the
+	// third attempt must succeed.
+	r2Kills = 2
+)
+
+var _ = Describe("R2: worker loss", Label(drillLabel, "R2"), Serial, func() {
+	It("delivers every archive although each worker is SIGKILLed mid-upload twice", func(ctx SpecContext) {
+		// 64 MiB at 4 MiB/s: 16 s per attempt, long enough to be caught uploading.
+		ids := []int64{file64MiB}
+		dls := make([]*downloadv1alpha1.Download, r2Downloads)
+		for i := range dls {
+			dls[i] = newDrillDownload("R2", "drill-r2", ids, slowRate)
+		}
+		started := time.Now()
+		createDownloads(ctx, dls)
+
+		By(fmt.Sprintf("killing each worker %d times while it uploads", r2Kills))
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			keys = map[string]string{}
+		)
+		for _, dl := range dls {
+			wg.Go(func() {
+				defer GinkgoRecover()
+				key := killWorkerRepeatedly(ctx, dl.Name, r2Kills)
+				mu.Lock()
+				keys[dl.Name] = key
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+
+		By("waiting for every Download to complete anyway")
+		done := waitForDrillFinished(ctx, "R2", r2Downloads, 5*time.Minute)
+		figure("R2.complete", "%d Downloads, each worker killed %d times, all finished %s after creation",
+			r2Downloads, r2Kills, time.Since(started).Round(time.Second))
+		var attempts []int32
+		for _, dl := range done {
+			Expect(dl.Status.Phase).To(Equal(downloadv1alpha1.PhaseCompleted), "Download %s: %v", dl.Name, dl.Status.Conditions)
+			Expect(dl.Status.Archive.Key).To(Equal(keys[dl.Name]))
+			job, err := getJob(ctx, dl.Name)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(job.Status.Failed).To(BeEquivalentTo(r2Kills), "failed Pods of Job %s", job.Name)
+			// status.attempts is reported as a figure, not asserted: it is derived from the Job's
+			// pod counters, which were seen lagging by one at completion (known issue, see the
+			// session notes); the promise here is the archive and the storage left behind.
+			attempts = append(attempts, dl.Status.Attempts)
+		}
+		figure("R2.attempts", "status.attempts per Download: %v", attempts)
+
+		By("checking every archive entry by entry")
+		Expect(forEach(ctx, done, func(ctx context.Context, dl downloadv1alpha1.Download) error {
+			return checkDelivered(ctx, &dl, true)
+		})).To(Succeed())
+
+		By("checking no killed attempt left a multipart upload behind")
+		for name, key := range keys {
+			Eventually(ctx, func() ([]string, error) { return incompleteUploads(ctx, key) }).
+				WithTimeout(time.Minute).Should(BeEmpty(), "incomplete uploads of %s (Download %s)", key, name)
+		}
+		orphans, total, err := orphanUploads(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		figure("R2.uploads", "%d incomplete uploads left in bucket %s, %d of them orphaned", total, env.ArchiveBucket, len(orphans))
+		Expect(orphans).To(BeEmpty())
+	}, SpecTimeout(10*time.Minute))
+})
+
+// killWorkerRepeatedly SIGKILLs the Download's worker container kills times, each time while
+// that attempt's multipart upload is in flight, waits until the Job counted each failure, and
+// returns the archive key.
+func killWorkerRepeatedly(ctx context.Context, name string, kills int) string {
+	GinkgoHelper()
+	victim := waitForUploadingWorker(ctx, name)
+	key, err := archiveKeyOf(ctx, name)
+	Expect(err).NotTo(HaveOccurred())
+	for kill := 1; ; kill++ {
+		Expect(killContainer(ctx, victim.Status.ContainerStatuses[0].ContainerID)).To(Succeed())
+		killed := time.Now()
+		GinkgoWriter.Printf("killed worker %d of %s (Pod %s)\n", kill, name, victim.Name)
+		Eventually(ctx, func(g Gomega) {
+			job, err := getJob(ctx, name)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(job.Status.Failed).To(BeNumerically(">=", kill), "the Job has not counted kill %d yet", kill)
+		}).Should(Succeed())
+		if kill == kills {
+			return key
+		}
+		victim = waitForRetryUploading(ctx, name, key, victim.Name, killed)
+	}
+}
+
+// waitForRetryUploading waits for the retry after a kill: a new running worker Pod whose own
+// multipart upload was initiated after the kill.
+func waitForRetryUploading(ctx context.Context, name, key, killedPod string, killed time.Time) corev1.Pod {
+	GinkgoHelper()
+	var worker corev1.Pod
+	Eventually(ctx, func(g Gomega) {
+		pods, err := workerPods(ctx, name)
+		g.Expect(err).NotTo(HaveOccurred())
+		var running []corev1.Pod
+		for _, p := range pods {
+			st := p.Status.ContainerStatuses
+			if p.Name != killedPod && p.DeletionTimestamp == nil && len(st) > 0 && st[0].State.Running != nil {
+				running = append(running, p)
+			}
+		}
+		g.Expect(running).To(HaveLen(1), "one running retry of %s", name)
+		worker = running[0]
+		uploads, err := uploadsSince(ctx, key, killed)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(uploads).NotTo(BeZero(), "the retry of %s has not started its upload", name)
+	}).Should(Succeed())
+	return worker
+}
+
+// uploadsSince counts the incomplete uploads of key initiated after t (less a second, as
+// MinIO's clock and ours are the same machine's but its timestamps are rounded).
+func uploadsSince(ctx context.Context, key string, t time.Time) (int, error) {
+	uploads, err := openUploads(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, u := range uploads {
+		if u.Key == key && u.Initiated.After(t.Add(-time.Second)) {
+			n++
+		}
+	}
+	return n, nil
+}
