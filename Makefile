@@ -99,6 +99,11 @@ bench: ## Measure the performance figures (docs/performance.md) and redraw the p
 	@command -v wrk >/dev/null || apt-get install -y -q --no-install-recommends wrk
 	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" go run ./hack/bench --out docs
 
+.PHONY: bench-check
+bench-check: ## Measure afresh; fail only on a clear regression against docs/performance-results.json.
+	@command -v wrk >/dev/null || apt-get install -y -q --no-install-recommends wrk
+	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" go run ./hack/bench --out docs --check --runs 1
+
 .PHONY: tools
 tools: ## Build and cache every tool the tests and the demo need (a cold build takes 20-30 min).
 	$(TOOLS) envtest-assets minio controller-gen kustomize helm \
