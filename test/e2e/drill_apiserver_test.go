@@ -30,8 +30,6 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/time/rate"
 	"k8s.io/client-go/kubernetes"
-
-	dlclient "github.com/download-operator/download-operator/pkg/client"
 )
 
 const (
@@ -51,12 +49,7 @@ const (
 var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func() {
 	It("keeps answering status polls while kube-apiserver restarts", func(ctx SpecContext) {
 		By("preparing a completed job to poll")
-		jobID := initiate(ctx, []int64{file1MiB})
-		Eventually(ctx, func(g Gomega) {
-			s, err := api.Status(ctx, jobID)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(s.Status).To(Equal(dlclient.StateCompleted))
-		}).Should(Succeed())
+		jobID := completedJob(ctx, file1MiB)
 
 		facadePods, err := componentPods(ctx, facadeComponent)
 		Expect(err).NotTo(HaveOccurred())

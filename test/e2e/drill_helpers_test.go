@@ -42,6 +42,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	dlclient "github.com/download-operator/download-operator/pkg/client"
 )
 
 // The drills (docs/reliability.md) break the running system on purpose: they kill containers,
@@ -335,4 +336,16 @@ func percentile(durations []time.Duration, p float64) time.Duration {
 // pollUntil calls fn every interval until it returns true or an error, or ctx ends.
 func pollUntil(ctx context.Context, interval, timeout time.Duration, fn func(context.Context) (bool, error)) error {
 	return wait.PollUntilContextTimeout(ctx, interval, timeout, true, fn)
+}
+
+// completedJob initiates a job for ids through the facade and waits until it has completed, for
+// drills that need a job whose status no longer changes.
+func completedJob(ctx context.Context, ids ...int64) string {
+	jobID := initiate(ctx, ids)
+	Eventually(ctx, func(g Gomega) {
+		s, err := api.Status(ctx, jobID)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(s.Status).To(Equal(dlclient.StateCompleted))
+	}).Should(Succeed())
+	return jobID
 }

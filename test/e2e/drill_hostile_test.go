@@ -35,7 +35,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
-	dlclient "github.com/download-operator/download-operator/pkg/client"
 )
 
 const (
@@ -72,12 +71,7 @@ const (
 var _ = Describe("R5: hostile traffic", Label(drillLabel, "R5"), Serial, func() {
 	It("answers 100,000 malformed or hostile requests without a 5xx, a panic or unbounded memory", func(ctx SpecContext) {
 		By("preparing a completed job for a well-behaved client to poll")
-		jobID := initiate(ctx, []int64{file1MiB})
-		Eventually(ctx, func(g Gomega) {
-			s, err := api.Status(ctx, jobID)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(s.Status).To(Equal(dlclient.StateCompleted))
-		}).Should(Succeed())
+		jobID := completedJob(ctx, file1MiB)
 
 		pods, err := componentPods(ctx, facadeComponent)
 		Expect(err).NotTo(HaveOccurred())
