@@ -84,7 +84,8 @@ func (r *DownloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return r.finalize(ctx, &download)
 	}
 	if err := r.ensureFinalizer(ctx, &download); err != nil {
-		return requeueOnConflict(err)
+		// NotFound: the Download was deleted since the cache saw it; there is nothing to hold.
+		return requeueOnConflict(client.IgnoreNotFound(err))
 	}
 	original := download.DeepCopy()
 

@@ -41,6 +41,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -217,6 +218,36 @@ var _ = Describe("Download controller", func() {
 		}).Should(Equal(downloadv1alpha1.ReasonRetrying))
 		Consistently(func() downloadv1alpha1.DownloadPhase { return fetch(download).Status.Phase }, "1s").
 			Should(Equal(downloadv1alpha1.PhaseProcessing))
+	})
+
+	It("counts a worker Pod the Job controller has not counted yet, so attempts never dip", func() {
+		download := newDownload(servedNamespace, 70000)
+		createDownload(download)
+		job := waitForJob(download)
+		startJob(job, time.Second)
+		Eventually(func() int32 { return fetch(download).Status.Attempts }).Should(BeEquivalentTo(1))
+
+		By("the first Pod ending: the Job controller holds it in uncountedTerminatedPods, in no counter")
+		updateJobStatus(job, func(s *batchv1.JobStatus) {
+			s.Active, s.Ready = 0, ptr.To[int32](0)
+			s.UncountedTerminatedPods = &batchv1.UncountedTerminatedPods{Failed: []types.UID{"first-worker-pod"}}
+		})
+		reconcileNow(download)
+		Expect(fetch(download).Status.Attempts).To(BeEquivalentTo(1))
+
+		By("a Job read that counts fewer Pods than status already shows, as a lagging cache can give")
+		current := fetch(download)
+		stale := job.DeepCopy()
+		stale.Status = batchv1.JobStatus{StartTime: job.Status.StartTime}
+		Expect(directReconciler().mirrorJob(ctx, current, stale)).To(Succeed())
+		Expect(current.Status.Attempts).To(BeEquivalentTo(1))
+
+		By("the retry running once the Job controller has counted the failed Pod")
+		updateJobStatus(job, func(s *batchv1.JobStatus) {
+			s.Active, s.Ready, s.Failed = 1, ptr.To[int32](1), 1
+			s.UncountedTerminatedPods = &batchv1.UncountedTerminatedPods{}
+		})
+		Eventually(func() int32 { return fetch(download).Status.Attempts }).Should(BeEquivalentTo(2))
 	})
 
 	It("completes with a URL signed for the public endpoint that really downloads the archive", func() {

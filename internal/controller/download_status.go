@@ -46,7 +46,9 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 	status := &download.Status
 	status.JobName = job.Name
 	status.FileCount = int32(len(download.Spec.FileIDs))
-	status.Attempts = job.Status.Active + job.Status.Failed + job.Status.Succeeded
+	// A count that went down would tell clients a retry never happened, and the Job's counters
+	// do dip: see workerPodsStarted.
+	status.Attempts = max(status.Attempts, workerPodsStarted(job))
 	if job.Status.StartTime != nil {
 		status.StartTime = job.Status.StartTime
 	}
@@ -83,6 +85,17 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 			fmt.Sprintf("Job %s created; waiting for its worker Pod", job.Name))
 	}
 	return nil
+}
+
+// workerPodsStarted counts the worker Pods the Job has run. A Pod that just ended sits in
+// uncountedTerminatedPods, in none of the Job's counters, until the Job controller has
+// accounted for it; leaving it out makes the count drop by one at every Pod exit.
+func workerPodsStarted(job *batchv1.Job) int32 {
+	started := job.Status.Active + job.Status.Failed + job.Status.Succeeded
+	if uncounted := job.Status.UncountedTerminatedPods; uncounted != nil {
+		started += int32(len(uncounted.Failed) + len(uncounted.Succeeded))
+	}
+	return started
 }
 
 // recordProgress sets bytes, percentage and an ETA from the rate observed since the Job started.
@@ -206,8 +219,12 @@ func jobCondition(job *batchv1.Job, conditionType batchv1.JobConditionType) bool
 func (r *DownloadReconciler) writeStatus(ctx context.Context, original, download *downloadv1alpha1.Download) (ctrl.Result, error) {
 	download.Status.ObservedGeneration = download.Generation
 	if !equality.Semantic.DeepEqual(original.Status, download.Status) {
-		// A merge patch without a resourceVersion cannot conflict: only this controller writes status.
-		if err := r.Status().Patch(ctx, download, client.MergeFrom(original)); err != nil {
+		// The patch holds only the fields that differ from original, the informer's copy. If
+		// that copy lags behind this controller's own last write, a field flipped back to its
+		// cached value would be left out, and the stale value would stay. The resourceVersion
+		// makes such a patch conflict instead, and the retry reads the newer copy.
+		patch := client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})
+		if err := r.Status().Patch(ctx, download, patch); err != nil {
 			return requeueOnConflict(fmt.Errorf("writing status: %w", err))
 		}
 		r.recordTransition(original, download)

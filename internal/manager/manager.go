@@ -19,23 +19,28 @@ limitations under the License.
 package manager
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -200,6 +205,7 @@ func run(f Flags) error {
 	storageConfig := storage.Config{
 		Endpoint: f.StorageEndpoint, Secure: f.StorageSecure, PublicURL: f.StoragePublicURL, Region: f.StorageRegion,
 		AccessKey: os.Getenv("STORAGE_ACCESS_KEY"), SecretKey: os.Getenv("STORAGE_SECRET_KEY"),
+		SigningAccessKey: os.Getenv("STORAGE_SIGNING_ACCESS_KEY"), SigningSecretKey: os.Getenv("STORAGE_SIGNING_SECRET_KEY"),
 	}
 	store, err := storage.New(storageConfig)
 	if err != nil {
@@ -225,21 +231,25 @@ func run(f Flags) error {
 	for ns := range opts.Namespaces {
 		servedNamespaces[ns] = cache.Config{}
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: f.ProbeAddr,
-		LeaderElection:         f.EnableLeaderElection,
-		LeaderElectionID:       "download-operator.operator.dev",
-		// The process exits right after the manager stops, so releasing the lease early is safe
-		// and lets the next leader start without waiting for the lease to expire.
-		LeaderElectionReleaseOnCancel: true,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: {
-				Namespaces: servedNamespaces,
-				Label:      labels.SelectorFromSet(labels.Set{controller.ComponentLabel: controller.WorkerComponent}),
-			},
-		}},
+	ctx := ctrl.SetupSignalHandler()
+	restConfig := ctrl.GetConfigOrDie()
+	mgr, err := whenReachable(ctx, func() (ctrl.Manager, error) {
+		return ctrl.NewManager(restConfig, ctrl.Options{
+			Scheme:                 scheme,
+			Metrics:                metricsOpts,
+			HealthProbeBindAddress: f.ProbeAddr,
+			LeaderElection:         f.EnableLeaderElection,
+			LeaderElectionID:       "download-operator.operator.dev",
+			// The process exits right after the manager stops, so releasing the lease early is safe
+			// and lets the next leader start without waiting for the lease to expire.
+			LeaderElectionReleaseOnCancel: true,
+			Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+				&batchv1.Job{}: {
+					Namespaces: servedNamespaces,
+					Label:      labels.SelectorFromSet(labels.Set{controller.ComponentLabel: controller.WorkerComponent}),
+				},
+			}},
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -262,7 +272,45 @@ func run(f Flags) error {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 	ctrl.Log.WithName("setup").Info("starting controller", "namespaces", sets.List(opts.Namespaces), "workerImage", opts.WorkerImage)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
+}
+
+// startupBackoff paces whenReachable: quick at first, for a blip, then every 10 s at most.
+var startupBackoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 10 * time.Second}
+
+// whenReachable builds the manager, retrying while the apiserver cannot be reached. Building it
+// asks the apiserver which resources are namespaced, so a replica that starts during an
+// apiserver outage would otherwise exit, and CrashLoopBackOff would keep it down for minutes
+// after the apiserver is back. Any other error is a configuration mistake and returns at once.
+func whenReachable[T any](ctx context.Context, build func() (T, error)) (T, error) {
+	log := ctrl.Log.WithName("setup")
+	var built T
+	var buildErr error
+	err := wait.ExponentialBackoffWithContext(ctx, startupBackoff, func(context.Context) (bool, error) {
+		built, buildErr = build()
+		switch {
+		case buildErr == nil:
+			return true, nil
+		case apiserverUnreachable(buildErr):
+			log.Info("the apiserver cannot be reached yet; retrying", "error", buildErr.Error())
+			return false, nil
+		default:
+			return false, buildErr
+		}
+	})
+	if err != nil && buildErr != nil {
+		return built, buildErr
+	}
+	return built, err
+}
+
+// apiserverUnreachable tells a failure to talk to the apiserver (no connection, a timeout, or
+// an apiserver that is starting or shutting down) from a request it refused.
+func apiserverUnreachable(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err)
 }
 
 // addFileCheck serves internal/filecheck from the controller, the one component that already

@@ -44,6 +44,11 @@ type Config struct {
 	Region    string
 	AccessKey string
 	SecretKey string
+	// SigningAccessKey and SigningSecretKey, when set, sign the presigned URLs instead of
+	// AccessKey and SecretKey. A SigV4 URL carries its access key id to every client that gets
+	// it, so signing with a key that may only read archives keeps the operator's own key private.
+	SigningAccessKey string
+	SigningSecretKey string
 }
 
 // Store presigns and deletes archives.
@@ -58,15 +63,24 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	public := internal
+	if (cfg.SigningAccessKey == "") != (cfg.SigningSecretKey == "") {
+		return nil, errors.New("storage signing credentials need both an access key and a secret key")
+	}
+	signing := cfg
+	if cfg.SigningAccessKey != "" {
+		signing.AccessKey, signing.SecretKey = cfg.SigningAccessKey, cfg.SigningSecretKey
+	}
+	publicHost, publicSecure := cfg.Endpoint, cfg.Secure
 	if cfg.PublicURL != "" {
 		publicURL, err := url.Parse(cfg.PublicURL)
 		if err != nil || publicURL.Host == "" || (publicURL.Scheme != "http" && publicURL.Scheme != "https") {
 			return nil, fmt.Errorf("storage public URL %q must look like https://host[:port]", cfg.PublicURL)
 		}
-		if public, err = newClient(publicURL.Host, publicURL.Scheme == "https", cfg); err != nil {
-			return nil, fmt.Errorf("storage public URL %q: %w", cfg.PublicURL, err)
-		}
+		publicHost, publicSecure = publicURL.Host, publicURL.Scheme == "https"
+	}
+	public, err := newClient(publicHost, publicSecure, signing)
+	if err != nil {
+		return nil, fmt.Errorf("storage public URL %q: %w", cfg.PublicURL, err)
 	}
 	return &Store{internal: internal, public: public}, nil
 }

@@ -52,6 +52,7 @@ func fullValues(extraNamespace string) map[string]any {
 	delete(storage, "accessKey")
 	delete(storage, "secretKey")
 	storage["existingSecret"] = existingSecret
+	storage["signingSecret"] = signingSecret
 	return merge(values, map[string]any{
 		"namespaces": []any{extraNamespace},
 		"controller": map[string]any{"service": map[string]any{"clusterIP": controllerClusterIP}},

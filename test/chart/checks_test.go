@@ -41,6 +41,7 @@ const (
 	kindDeployment = "Deployment"
 	componentLabel = "app.kubernetes.io/component"
 	existingSecret = "my-storage"
+	signingSecret  = "url-signer"
 )
 
 // rendered is the chart rendered with fullValues, with the objects the checks look at most.
@@ -88,6 +89,9 @@ func (r *rendered) checkProbesAndEnv(t *testing.T) {
 	want := map[string]string{
 		"STORAGE_ACCESS_KEY": existingSecret + "/accessKey",
 		"STORAGE_SECRET_KEY": existingSecret + "/secretKey",
+		// Only the controller signs, so only it reads the signing Secret.
+		"STORAGE_SIGNING_ACCESS_KEY": signingSecret + "/accessKey",
+		"STORAGE_SIGNING_SECRET_KEY": signingSecret + "/secretKey",
 	}
 	if got := secretEnv(r.controller); !maps.Equal(got, want) {
 		t.Errorf("controller secret env = %v, want %v", got, want)

@@ -380,14 +380,16 @@ func sendRaw(ctx context.Context, addr string, raw []byte) outcome {
 }
 
 // connectionEnded tells a connection the peer closed or reset from other failures (a timeout
-// is not an answer).
+// is not an answer). net.ErrClosed shows up when the server answered (413) and closed while
+// the client was still writing a huge body: the transport closes its side, and the write
+// in flight fails with "use of closed network connection".
 func connectionEnded(err error) bool {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return false
 	}
 	msg := err.Error()
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") ||
 		strings.Contains(msg, "server closed") || strings.Contains(msg, "EOF")
 }
