@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -36,6 +37,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/tracing"
 )
 
 // Environment variables read by Command. Credentials come only from the environment (a Secret
@@ -45,6 +47,10 @@ const (
 	EnvAccessKey = "STORAGE_ACCESS_KEY"
 	EnvSecretKey = "STORAGE_SECRET_KEY"
 )
+
+// flushTimeout bounds the export of the last spans at exit. It must stay well inside the Pod's
+// termination grace period, so that a worker stopped by SIGTERM still exits on its own.
+const flushTimeout = 5 * time.Second
 
 // options are Command's flags beyond Config.
 type options struct {
@@ -59,31 +65,50 @@ type options struct {
 // Command is `download-operator worker`: it parses args, runs the worker until done or until
 // SIGTERM/SIGINT, logs to stderr and returns the process exit code: 0, or one of the jobreport
 // Exit codes.
+//
+// It continues the trace in TRACEPARENT (set by the controller on the Job's Pod) and exports its
+// spans when the OTEL_* environment asks for it, flushing them before it returns, whatever the
+// outcome: the Pod, and any span still queued, is gone right after.
 func Command(ctx context.Context, args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(tracing.NewLogHandler(slog.NewJSONHandler(stderr, nil)))
+	// Before anything logs, so that even a usage error is logged with the Download's trace id.
+	ctx = tracing.ContextFromEnv(ctx)
 
 	cfg, opts, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		log.Error("invalid arguments", "error", err)
+		log.ErrorContext(ctx, "invalid arguments", "error", err)
 		return jobreport.ExitUsage
 	}
+	shutdownTracing, err := tracing.Setup(ctx, tracing.ServiceWorker, tracing.WithLogger(log))
+	if err != nil {
+		// Tracing is an aid: the archive matters more than its spans.
+		log.WarnContext(ctx, "tracing disabled", "error", err)
+	}
+	defer func() {
+		// A fresh context: ctx is cancelled by the SIGTERM that may be why the worker stops.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		defer cancel()
+		if err := shutdownTracing(flushCtx); err != nil {
+			log.WarnContext(ctx, "could not export the last spans", "error", err)
+		}
+	}()
 	deps, err := connect(opts, log)
 	if err != nil {
-		log.Error("cannot start worker", "error", err)
+		log.ErrorContext(ctx, "cannot start worker", "error", err)
 		return jobreport.ExitUsage
 	}
-	log.Info("worker starting", "namespace", opts.namespace, "job", opts.jobName, "files", len(cfg.FileIDs),
+	log.InfoContext(ctx, "worker starting", "namespace", opts.namespace, "job", opts.jobName, "files", len(cfg.FileIDs),
 		"sourceBucket", cfg.SourceBucket, "archiveBucket", cfg.ArchiveBucket, "archiveKey", cfg.ArchiveKey,
 		"endpoint", opts.endpoint, "maxBytesPerSecond", cfg.MaxBytesPerSecond)
 	_, err = Run(ctx, cfg, deps)
 	code := ExitCode(err)
 	if err != nil {
-		log.Error("worker failed", "exit", code, "error", err)
+		log.ErrorContext(ctx, "worker failed", "exit", code, "error", err)
 	}
 	return code
 }

@@ -87,7 +87,7 @@ func (t *progressThrottle) write(ctx context.Context, p jobreport.Progress, igno
 	// hammered; the next tick tries again.
 	t.lastAttempt = now
 	if err := t.reporter.Progress(ctx, p); err != nil {
-		t.log.Warn("could not report progress", "bytesDone", p.BytesDone, "bytesTotal", p.BytesTotal, "error", err)
+		t.log.WarnContext(ctx, "could not report progress", "bytesDone", p.BytesDone, "bytesTotal", p.BytesTotal, "error", err)
 		return
 	}
 	t.written, t.last = true, p

@@ -33,12 +33,15 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/tracing"
 )
 
 const (
@@ -142,8 +145,11 @@ type Deps struct {
 	Reporter Reporter
 	// Clock paces progress reports; nil means the real clock.
 	Clock clock.WithTicker
-	// Logger receives operational logs; nil discards them.
+	// Logger receives operational logs; nil discards them. Records are logged with the context of
+	// the current span, so a handler wrapped by tracing.NewLogHandler adds trace_id and span_id.
 	Logger *slog.Logger
+	// TracerProvider receives the run's spans; nil means the global one, which Command sets up.
+	TracerProvider trace.TracerProvider
 }
 
 // Error is a failed run, classified for the controller.
@@ -173,7 +179,17 @@ func ExitCode(err error) int {
 // Run stats every source, streams them into one zip archive uploaded to the archive bucket, and
 // reports progress, then the Result, through deps.Reporter. On failure it reports a Failure (best
 // effort), leaves no archive object and no incomplete upload behind, and returns an *Error.
-func Run(ctx context.Context, cfg Config, deps Deps) (jobreport.Result, error) {
+func Run(ctx context.Context, cfg Config, deps Deps) (_ jobreport.Result, err error) {
+	tracer := orDefault(deps.TracerProvider, otel.GetTracerProvider()).Tracer(tracing.ScopeName)
+	ctx, span := tracer.Start(ctx, SpanRun, trace.WithAttributes(AttrFiles.Int(len(cfg.FileIDs))))
+	defer func() {
+		span.SetAttributes(AttrExitCode.Int(ExitCode(err)))
+		if werr, ok := errors.AsType[*Error](err); ok && werr.Failure.Reason != "" {
+			span.SetAttributes(AttrFailureReason.String(werr.Failure.Reason))
+		}
+		_ = tracing.RecordError(span, err)
+		span.End()
+	}()
 	if err := cfg.Validate(); err != nil {
 		return jobreport.Result{}, &Error{Exit: jobreport.ExitUsage, Err: fmt.Errorf("invalid worker config: %w", err)}
 	}
@@ -188,17 +204,19 @@ func Run(ctx context.Context, cfg Config, deps Deps) (jobreport.Result, error) {
 		clock:    orDefault[clock.WithTicker](deps.Clock, clock.RealClock{}),
 		log:      orDefault(deps.Logger, slog.New(slog.DiscardHandler)),
 		limiter:  newLimiter(cfg.MaxBytesPerSecond),
+		tracer:   tracer,
 	}
 	started := r.clock.Now()
 	result, err := r.bundle(ctx)
 	if err != nil {
 		failed := classify(ctx, err)
-		r.log.Error("archive not stored", "reason", failed.Failure.Reason, "exit", failed.Exit, "error", err)
+		r.log.ErrorContext(ctx, "archive not stored", "reason", failed.Failure.Reason, "exit", failed.Exit, "error", err)
 		r.reportFailure(ctx, failed.Failure)
 		return jobreport.Result{}, failed
 	}
 	elapsed := r.clock.Since(started)
-	r.log.Info("archive stored", "bucket", result.Bucket, "key", result.Key, "size", result.Size,
+	span.SetAttributes(AttrBytesRead.Int64(r.done.Load()), AttrArchiveSize.Int64(result.Size))
+	r.log.InfoContext(ctx, "archive stored", "bucket", result.Bucket, "key", result.Key, "size", result.Size,
 		"sha256", result.SHA256, "sourceBytes", r.done.Load(), "elapsed", elapsed.String())
 	// The archive exists now, so recording it must not be undone by a late cancellation.
 	reportCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -228,6 +246,7 @@ type run struct {
 	clock    clock.WithTicker
 	log      *slog.Logger
 	limiter  *rate.Limiter
+	tracer   trace.Tracer
 	// done counts source bytes read so far, for progress.
 	done byteCounter
 }
@@ -248,7 +267,7 @@ func (r *run) bundle(ctx context.Context) (jobreport.Result, error) {
 	for _, s := range sources {
 		total += s.info.Size
 	}
-	r.log.Info("sources found", "files", len(sources), "bytes", total)
+	r.log.InfoContext(ctx, "sources found", "files", len(sources), "bytes", total)
 
 	progress := newProgressThrottle(r.reporter, r.clock, r.cfg.ProgressInterval, r.log)
 	stopProgress := progress.follow(ctx, r.clock, &r.done, total)
@@ -263,7 +282,16 @@ func (r *run) bundle(ctx context.Context) (jobreport.Result, error) {
 
 // statSources stats every source before anything is uploaded, so that a request naming missing
 // files fails at once, naming all of them, and progress knows its total.
-func (r *run) statSources(ctx context.Context) ([]source, error) {
+func (r *run) statSources(ctx context.Context) (_ []source, err error) {
+	ctx, span := r.tracer.Start(ctx, SpanStat, trace.WithAttributes(
+		AttrBucket.String(r.cfg.SourceBucket), AttrFiles.Int(len(r.cfg.FileIDs))))
+	defer func() {
+		if notFound, ok := errors.AsType[*sourceNotFoundError](err); ok {
+			span.SetAttributes(AttrMissingFileIDs.Int64Slice(notFound.ids))
+		}
+		_ = tracing.RecordError(span, err)
+		span.End()
+	}()
 	sources := make([]source, len(r.cfg.FileIDs))
 	var (
 		mu      sync.Mutex
@@ -295,16 +323,33 @@ func (r *run) statSources(ctx context.Context) ([]source, error) {
 		slices.Sort(missing)
 		return nil, &sourceNotFoundError{bucket: r.cfg.SourceBucket, ids: missing}
 	}
+	var total int64
+	for _, s := range sources {
+		total += s.info.Size
+	}
+	span.SetAttributes(AttrBytesTotal.Int64(total))
 	return sources, nil
 }
 
 // upload streams the archive through a pipe into a multipart upload of unknown size, so memory
 // holds one part, never the archive. The object becomes visible only when the upload completes;
 // on any failure the upload is aborted so no parts linger.
-func (r *run) upload(ctx context.Context, sources []source) (archiveSummary, error) {
+func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, err error) {
 	// An earlier attempt that was killed (SIGKILL, OOM, node loss) could not abort its upload;
 	// its parts would otherwise stay in the bucket until the Download is deleted.
 	r.removeIncompleteUploads(ctx, "an earlier attempt")
+	putCtx, span := r.tracer.Start(ctx, SpanUpload, trace.WithAttributes(AttrBucket.String(r.cfg.ArchiveBucket),
+		AttrKey.String(r.cfg.ArchiveKey), AttrPartSize.Int64(int64(r.cfg.PartSize))))
+	// Counted where the upload reads the pipe, so that a failed upload still says how far it got.
+	var uploaded byteCounter
+	defer func() {
+		span.SetAttributes(AttrBytesUploaded.Int64(uploaded.Load()))
+		if err == nil {
+			span.SetAttributes(AttrParts.Int64(uploadParts(uploaded.Load(), r.cfg.PartSize)))
+		}
+		_ = tracing.RecordError(span, err)
+		span.End()
+	}()
 	pr, pw := io.Pipe()
 	writeCtx, cancelWrite := context.WithCancel(ctx)
 	defer cancelWrite()
@@ -321,7 +366,7 @@ func (r *run) upload(ctx context.Context, sources []source) (archiveSummary, err
 		_ = pw.CloseWithError(err)
 	}()
 
-	_, putErr := r.archive.PutObject(ctx, r.cfg.ArchiveBucket, r.cfg.ArchiveKey, pr, -1, minio.PutObjectOptions{
+	_, putErr := r.archive.PutObject(putCtx, r.cfg.ArchiveBucket, r.cfg.ArchiveKey, io.TeeReader(pr, &uploaded), -1, minio.PutObjectOptions{
 		PartSize:    r.cfg.PartSize,
 		ContentType: "application/zip",
 	})
@@ -355,7 +400,7 @@ func (r *run) removeIncompleteUploads(ctx context.Context, leftBy string) {
 	removeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := r.archive.RemoveIncompleteUpload(removeCtx, r.cfg.ArchiveBucket, r.cfg.ArchiveKey); err != nil {
-		r.log.Warn("could not remove the incomplete upload of "+leftBy+"; the bucket's lifecycle rules must reap its parts",
+		r.log.WarnContext(ctx, "could not remove the incomplete upload of "+leftBy+"; the bucket's lifecycle rules must reap its parts",
 			"bucket", r.cfg.ArchiveBucket, "key", r.cfg.ArchiveKey, "error", err)
 	}
 }
@@ -373,7 +418,15 @@ func (r *run) writeArchive(ctx context.Context, w io.Writer, sources []source) (
 	return aw.close()
 }
 
-func (r *run) addSource(ctx context.Context, aw *archiveWriter, s source) error {
+func (r *run) addSource(ctx context.Context, aw *archiveWriter, s source) (err error) {
+	ctx, span := r.tracer.Start(ctx, SpanSourceRead, trace.WithAttributes(AttrFileID.Int64(s.id),
+		AttrBucket.String(r.cfg.SourceBucket), AttrKey.String(s.key)))
+	var read byteCounter
+	defer func() {
+		span.SetAttributes(AttrBytesRead.Int64(read.Load()))
+		_ = tracing.RecordError(span, err)
+		span.End()
+	}()
 	opts := minio.GetObjectOptions{}
 	// Read exactly the version that was stat'ed: bytesTotal and the entry's timestamp came from it.
 	if err := opts.SetMatchETag(s.info.ETag); err != nil {
@@ -389,7 +442,7 @@ func (r *run) addSource(ctx context.Context, aw *archiveWriter, s source) error 
 	if r.limiter != nil {
 		in = &rateLimitedReader{ctx: ctx, r: in, limiter: r.limiter}
 	}
-	in = io.TeeReader(in, &r.done)
+	in = io.TeeReader(in, io.MultiWriter(&r.done, &read))
 	entry, err := aw.add(EntryName(s.id), s.info.LastModified, in)
 	if isNoSuchKey(err) {
 		return &sourceNotFoundError{bucket: r.cfg.SourceBucket, ids: []int64{s.id}}
@@ -400,7 +453,8 @@ func (r *run) addSource(ctx context.Context, aw *archiveWriter, s source) error 
 	if entry.size != s.info.Size {
 		return fmt.Errorf("source %s/%s: read %d bytes, stat said %d", r.cfg.SourceBucket, s.key, entry.size, s.info.Size)
 	}
-	r.log.Debug("file archived", "id", s.id, "bytes", entry.size, "deflated", entry.deflated)
+	span.SetAttributes(AttrDeflated.Bool(entry.deflated))
+	r.log.DebugContext(ctx, "file archived", "id", s.id, "bytes", entry.size, "deflated", entry.deflated)
 	return nil
 }
 
@@ -412,7 +466,7 @@ func (r *run) reportFailure(ctx context.Context, failure jobreport.Failure) {
 	defer cancel()
 	if err := r.reporter.Failure(reportCtx, failure); err != nil {
 		// The exit code still tells the Job controller whether to retry.
-		r.log.Error("could not report failure", "reason", failure.Reason, "error", err)
+		r.log.ErrorContext(ctx, "could not report failure", "reason", failure.Reason, "error", err)
 	}
 }
 

@@ -27,6 +27,10 @@ limitations under the License.
 // Error responses become *APIError. Requests answered 429 or 503 are retried after the
 // server's Retry-After, with exponential backoff and jitter, within a RetryPolicy. The package
 // depends on no Kubernetes code, so API users can import it on its own.
+//
+// When ctx carries an OpenTelemetry span, or a traceparent given to ContextWithTraceparent, API
+// requests send it as a W3C traceparent header, so that the server's trace of the download
+// continues the caller's.
 package client
 
 import (
@@ -44,6 +48,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // DefaultUserAgent identifies this client unless WithUserAgent replaces it.
@@ -88,6 +93,7 @@ type Client struct {
 	retry            RetryPolicy
 	pollInterval     time.Duration
 	heartbeatTimeout time.Duration
+	propagator       propagation.TextMapPropagator
 }
 
 // Option configures a Client.
@@ -104,6 +110,20 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua
 // WithRequestID sends the result of fn as X-Request-ID on every API request, so that the
 // caller's logs and the server's share an id. Without it the server makes one up.
 func WithRequestID(fn func() string) Option { return func(c *Client) { c.requestID = fn } }
+
+// WithPropagator replaces the W3C trace-context propagator that writes the trace headers of API
+// requests, for example with otel.GetTextMapPropagator() to send baggage as well. The default is
+// not the global propagator because that sends nothing until an application sets one.
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return func(c *Client) { c.propagator = p }
+}
+
+// ContextWithTraceparent returns ctx carrying the W3C traceparent, for callers that have one
+// (from an incoming request, say) but no OpenTelemetry SDK: the client's API requests then send
+// it. A malformed traceparent is ignored.
+func ContextWithTraceparent(ctx context.Context, traceparent string) context.Context {
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+}
 
 // WithRetryPolicy replaces DefaultRetryPolicy.
 func WithRetryPolicy(p RetryPolicy) Option { return func(c *Client) { c.retry = p } }
@@ -132,6 +152,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		retry:            DefaultRetryPolicy,
 		pollInterval:     DefaultPollInterval,
 		heartbeatTimeout: DefaultHeartbeatTimeout,
+		propagator:       propagation.TraceContext{},
 	}
 	for _, opt := range opts {
 		opt(c)
@@ -306,6 +327,10 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body []byt
 	req.Header.Set("User-Agent", c.userAgent)
 	if c.requestID != nil {
 		req.Header.Set("X-Request-ID", c.requestID())
+	}
+	// Writes nothing when ctx carries no valid span context.
+	if c.propagator != nil {
+		c.propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	return req, nil
 }

@@ -1,6 +1,16 @@
 import { QueryClient, QueryClientContext, useQuery } from '@tanstack/react-query';
 import { useCallback, useContext, useEffect, useMemo, useRef, useState } from 'react';
-import { ApiError, cancelJob, eventsUrl, getStatus, initiate, isRetryable, randomId, type ApiConfig } from './api';
+import {
+  ApiError,
+  cancelJob,
+  eventsUrl,
+  getStatus,
+  initiate,
+  isRetryable,
+  randomId,
+  resolveTraceparent,
+  type ApiConfig,
+} from './api';
 import { backoffDelay, isAbortError, sleep, type BackoffOptions } from './backoff';
 import { clearJob, defaultStorage, loadJob, normalizeFileIds, saveJob, storageKey } from './storage';
 import { CODE_CANCELLED, isTerminal, type ErrorBody, type StatusDocument } from './types';
@@ -187,6 +197,8 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
       baseUrl: options.baseUrl,
       fetch: (...args) => (opts.current.fetch ?? globalThis.fetch)(...args),
       headers: () => opts.current.headers?.() ?? {},
+      // Read per request, so that a traceparent that changes (a new page span) is the one sent.
+      traceparent: () => resolveTraceparent(opts.current.traceparent),
     }),
     [options.baseUrl],
   );
