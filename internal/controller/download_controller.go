@@ -78,6 +78,7 @@ func (r *DownloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = logf.IntoContext(ctx, logf.FromContext(ctx).WithValues("phase", download.Status.Phase))
+	ctx = continueTrace(ctx, &download)
 
 	// 2. Deletion: remove the Job and the archive before letting the Download go.
 	if !download.DeletionTimestamp.IsZero() {

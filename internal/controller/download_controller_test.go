@@ -182,6 +182,25 @@ var _ = Describe("Download controller", func() {
 		Consistently(func() []batchv1.Job { return workerJobs(download) }, "2s").Should(HaveLen(1))
 	})
 
+	It("hands the facade's trace to the worker through the Job's TRACEPARENT", func() {
+		const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+		download := newDownload(servedNamespace, 70000)
+		download.Annotations = map[string]string{
+			downloadv1alpha1.TraceparentAnnotation: "00-" + traceID + "-00f067aa0ba902b7-01",
+		}
+		createDownload(download)
+		env := map[string]string{}
+		for _, e := range waitForJob(download).Spec.Template.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		Expect(env).To(HaveKeyWithValue("TRACEPARENT", MatchRegexp("^00-"+traceID+"-[0-9a-f]{16}-01$")))
+
+		untraced := newDownload(servedNamespace, 70000)
+		createDownload(untraced)
+		Expect(waitForJob(untraced).Spec.Template.Spec.Containers[0].Env).NotTo(
+			ContainElement(HaveField("Name", "TRACEPARENT")), "a Download without a trace must not get a made-up one")
+	})
+
 	It("mirrors worker progress into status with an ETA from the observed rate", func() {
 		download := newDownload(servedNamespace, 70000)
 		createDownload(download)

@@ -35,6 +35,7 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/tracing"
 )
 
 const (
@@ -82,12 +83,14 @@ func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1
 		return nil, fmt.Errorf("getting Job: %w", err)
 	}
 
-	desired, err := r.desiredJob(download)
+	ctx, span := startSpan(ctx, spanCreateJob, download)
+	defer span.End()
+	desired, err := r.desiredJob(ctx, download)
 	if err != nil {
-		return nil, err
+		return nil, tracing.RecordError(span, err)
 	}
 	if err := r.Create(ctx, desired); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("creating Job %s: %w", desired.Name, err)
+		return nil, tracing.RecordError(span, fmt.Errorf("creating Job %s: %w", desired.Name, err))
 	}
 	// On AlreadyExists the cache simply lags our own earlier create: the Job is there, and its
 	// next event brings its status.
@@ -97,7 +100,7 @@ func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1
 
 // desiredJob builds the worker Job. Its limits come from the Download's spec; its Pod satisfies
 // the restricted Pod Security Standard.
-func (r *DownloadReconciler) desiredJob(download *downloadv1alpha1.Download) (*batchv1.Job, error) {
+func (r *DownloadReconciler) desiredJob(ctx context.Context, download *downloadv1alpha1.Download) (*batchv1.Job, error) {
 	spec := download.Spec
 	labels := map[string]string{
 		"app.kubernetes.io/name":       "download-operator",
@@ -165,7 +168,7 @@ func (r *DownloadReconciler) desiredJob(download *downloadv1alpha1.Download) (*b
 							"--storage-endpoint=" + r.Options.StorageEndpoint,
 							"--storage-secure=" + strconv.FormatBool(r.Options.StorageSecure),
 						},
-						Env: []corev1.EnvVar{
+						Env: append([]corev1.EnvVar{
 							{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
 								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"},
 							}},
@@ -174,7 +177,7 @@ func (r *DownloadReconciler) desiredJob(download *downloadv1alpha1.Download) (*b
 							{Name: "GOMEMLIMIT", Value: "32MiB"},
 							secretEnv("STORAGE_ACCESS_KEY", StorageAccessKeyKey),
 							secretEnv("STORAGE_SECRET_KEY", StorageSecretKeyKey),
-						},
+						}, append(traceEnv(ctx), r.Options.WorkerTracingEnv...)...),
 						Resources: r.Options.WorkerResources,
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: ptr.To(false),

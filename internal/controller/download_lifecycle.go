@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,6 +29,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/tracing"
 )
 
 // urlRefreshFraction is the share of a URL's validity left when it is re-signed, so that a client
@@ -60,10 +62,13 @@ func (r *DownloadReconciler) signURL(ctx context.Context, download *downloadv1al
 	if validity < time.Second {
 		return nil
 	}
+	ctx, span := startSpan(ctx, spanSignURL, download)
+	defer span.End()
+	span.SetAttributes(attribute.Int64("download.url_validity_seconds", int64(validity.Seconds())))
 	archive := download.Status.Archive
 	u, err := r.Storage.PresignGet(ctx, archive.Bucket, archive.Key, validity, "download-"+download.Name+".zip")
 	if err != nil {
-		return fmt.Errorf("signing the download URL: %w", err)
+		return tracing.RecordError(span, fmt.Errorf("signing the download URL: %w", err))
 	}
 	download.Status.DownloadURL = u.String()
 	download.Status.URLExpiresAt = ptr.To(metav1.NewTime(now.Add(validity)))

@@ -22,9 +22,11 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -34,6 +36,7 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/tracing"
 )
 
 func isFinished(download *downloadv1alpha1.Download) bool {
@@ -224,8 +227,8 @@ func (r *DownloadReconciler) writeStatus(ctx context.Context, original, download
 		// cached value would be left out, and the stale value would stay. The resourceVersion
 		// makes such a patch conflict instead, and the retry reads the newer copy.
 		patch := client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})
-		if err := r.Status().Patch(ctx, download, patch); err != nil {
-			return requeueOnConflict(fmt.Errorf("writing status: %w", err))
+		if err := r.patchStatus(ctx, download, patch); err != nil {
+			return requeueOnConflict(err)
 		}
 		r.recordTransition(original, download)
 	}
@@ -233,6 +236,27 @@ func (r *DownloadReconciler) writeStatus(ctx context.Context, original, download
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{RequeueAfter: r.nextVisit(download).Sub(r.Clock.Now())}, nil
+}
+
+// patchStatus sends the status patch inside a span that shows what the Download became.
+func (r *DownloadReconciler) patchStatus(ctx context.Context, download *downloadv1alpha1.Download, patch client.Patch) error {
+	ctx, span := startSpan(ctx, spanWriteStatus, download)
+	defer span.End()
+	span.SetAttributes(
+		attribute.String("download.phase", string(download.Status.Phase)),
+		attribute.Int("download.progress", int(download.Status.Progress)),
+		attribute.Int64("download.bytes_done", download.Status.BytesDone),
+	)
+	if err := r.Status().Patch(ctx, download, patch); err != nil {
+		err = fmt.Errorf("writing status: %w", err)
+		if apierrors.IsConflict(err) {
+			// A conflict is an ordinary retry, not a failure worth marking in the trace.
+			span.SetAttributes(attribute.Bool("download.conflict", true))
+			return err
+		}
+		return tracing.RecordError(span, err)
+	}
+	return nil
 }
 
 // recordTransition emits the Event and metrics of a Download that just finished.

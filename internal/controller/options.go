@@ -34,6 +34,9 @@ type Options struct {
 	WorkerImage          string
 	WorkerServiceAccount string
 	WorkerResources      corev1.ResourceRequirements
+	// WorkerTracingEnv is the controller's own OpenTelemetry export settings (OTEL_* variables),
+	// passed on so that workers export their spans to the same collector.
+	WorkerTracingEnv []corev1.EnvVar
 
 	// StorageSecret names the Secret, in each served namespace, holding the keys
 	// StorageAccessKeyKey and StorageSecretKeyKey.

@@ -19,6 +19,7 @@ package manager
 import (
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -64,5 +65,24 @@ func TestInvalidWorkerResourcesNameTheFlag(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
+	}
+}
+
+func TestWorkersGetTheControllersTracingSettingsButNoHeaders(t *testing.T) {
+	env := workerTracingEnv([]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318",
+		"OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer secret",
+		"OTEL_EXPORTER_OTLP_TRACES_HEADERS=x-api-key=secret",
+		"OTEL_SERVICE_NAME=download-operator-controller",
+		"OTEL_TRACES_SAMPLER=parentbased_always_on",
+		"PATH=/usr/bin",
+	})
+	var got []string
+	for _, e := range env {
+		got = append(got, e.Name+"="+e.Value)
+	}
+	want := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318", "OTEL_TRACES_SAMPLER=parentbased_always_on"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("worker tracing env = %q, want %q", got, want)
 	}
 }

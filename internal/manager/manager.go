@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +56,7 @@ import (
 	"github.com/download-operator/download-operator/internal/controller"
 	"github.com/download-operator/download-operator/internal/filecheck"
 	"github.com/download-operator/download-operator/internal/storage"
+	"github.com/download-operator/download-operator/internal/tracing"
 )
 
 // Flags are the controller's command line.
@@ -152,7 +154,25 @@ func (f *Flags) options() (controller.Options, error) {
 		SourceBucket:         f.SourceBucket,
 		SourceKeyTemplate:    f.SourceKeyTemplate,
 		ArchiveBucket:        f.ArchiveBucket,
+		WorkerTracingEnv:     workerTracingEnv(os.Environ()),
 	}, nil
+}
+
+// workerTracingEnv picks the OpenTelemetry settings workers should share with the controller,
+// so that their spans reach the same collector. OTEL_SERVICE_NAME stays behind (the worker
+// names itself), and so do the exporter headers, which may hold credentials: the Job would show
+// them to anyone who can read it.
+func workerTracingEnv(environ []string) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "OTEL_") || name == "OTEL_SERVICE_NAME" || strings.HasSuffix(name, "_HEADERS") {
+			continue
+		}
+		env = append(env, corev1.EnvVar{Name: name, Value: value})
+	}
+	slices.SortFunc(env, func(a, b corev1.EnvVar) int { return strings.Compare(a.Name, b.Name) })
+	return env
 }
 
 func (f *Flags) workerResources() (corev1.ResourceRequirements, error) {
@@ -232,6 +252,16 @@ func run(f Flags) error {
 		servedNamespaces[ns] = cache.Config{}
 	}
 	ctx := ctrl.SetupSignalHandler()
+	shutdownTracing, err := tracing.Setup(ctx, tracing.ServiceController)
+	if err != nil {
+		// Traces help, but a collector that is misconfigured must not stop Downloads.
+		ctrl.Log.WithName("setup").Error(err, "tracing is off")
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(flushCtx)
+	}()
 	restConfig := ctrl.GetConfigOrDie()
 	mgr, err := whenReachable(ctx, func() (ctrl.Manager, error) {
 		return ctrl.NewManager(restConfig, ctrl.Options{
