@@ -112,8 +112,8 @@ func BenchmarkStatusPoll(b *testing.B) {
 
 // BenchmarkStatusHandler measures one status poll inside the process, without the network:
 // the facade's whole handler chain (request id, security and CORS headers, metrics, rate limit,
-// routing, the cache lookup and the JSON answer) against a bare handler that writes the same
-// bytes. Their difference is what the facade adds to each poll on top of net/http's own work;
+// routing, the stored status document and its answer) against a bare handler that writes the
+// same bytes. Their difference is what the facade adds to each poll on top of net/http's own work;
 // with -cpuprofile it shows where that goes.
 //
 //	go test -run xxx -bench StatusHandler -benchmem -cpuprofile cpu.out ./internal/facade/
@@ -179,16 +179,17 @@ func (w *sinkWriter) Write(p []byte) (int, error) {
 // facade builds its own (Downloads of one namespace, managed fields stripped) over the stack's
 // apiserver. Each way ends with the bytes of the status document:
 //
-//   - cache-get: what the facade does per poll: controller-runtime's cache Get without deep
-//     copy. With DefaultNamespaces the cache is a multi-namespace cache, whose Get first asks the
-//     RESTMapper whether Downloads are namespaced; then the status document is built and
-//     encoded to JSON;
+//   - cache-get: what the facade did per poll before it kept rendered documents, kept as the
+//     reference: controller-runtime's cache Get without deep copy. With DefaultNamespaces the
+//     cache is a multi-namespace cache, whose Get first asks the RESTMapper whether Downloads
+//     are namespaced; then the status document is built and encoded to JSON;
 //
 //   - handler-map: the Download from a map that an informer event handler keeps, then the
 //     same document and encoding;
 //
 //   - prerendered: the document's bytes from a map that the event handler keeps, encoded once
-//     per change of the Download instead of once per poll.
+//     per change of the Download instead of once per poll, which is what the facade does now
+//     (StatusHandler/facade measures it inside the real handler chain).
 //
 //     go test -run xxx -bench StatusLookup -benchmem ./internal/facade/
 func BenchmarkStatusLookup(b *testing.B) {

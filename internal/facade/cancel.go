@@ -23,6 +23,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 )
 
 // CancelResponse is the 202 answer of DELETE /v1/download/{jobId}.
@@ -35,26 +37,27 @@ type CancelResponse struct {
 // the archive and any upload in flight; the jobId answers 404 once that is done. Knowing the
 // jobId (an unguessable UUID) is what entitles a caller to cancel it, as it is to read it.
 func (f *Facade) cancel(w http.ResponseWriter, r *http.Request) {
-	d := f.lookup(w, r)
-	if d == nil {
+	doc := f.lookup(w, r)
+	if doc == nil {
 		return
 	}
 	// Background propagation: answer now, let garbage collection and the finalizer work after.
-	// The UID precondition keeps a stale cache from deleting a newer Download of the same name
+	// The UID precondition keeps a stale document from deleting a newer Download of the same name
 	// (an Idempotency-Key reused after its Download expired).
-	uid := d.UID
-	err := f.api.Delete(r.Context(), d.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground),
+	uid := doc.uid
+	target := &downloadv1alpha1.Download{ObjectMeta: metav1.ObjectMeta{Name: doc.jobID, Namespace: f.cfg.Namespace}}
+	err := f.api.Delete(r.Context(), target, client.PropagationPolicy(metav1.DeletePropagationBackground),
 		client.Preconditions{UID: &uid})
 	switch {
 	case err == nil:
 	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		writeError(w, http.StatusNotFound, CodeNotFound, "no job "+d.Name)
+		writeError(w, http.StatusNotFound, CodeNotFound, "no job "+doc.jobID)
 		return
 	default:
-		f.log.Error("deleting a Download", "error", err, "jobId", d.Name)
+		f.log.Error("deleting a Download", "error", err, "jobId", doc.jobID)
 		retryAfter(w, time.Second)
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot cancel right now; retry shortly")
 		return
 	}
-	writeJSON(w, http.StatusAccepted, CancelResponse{JobID: d.Name, Status: "cancelled"})
+	writeJSON(w, http.StatusAccepted, CancelResponse{JobID: doc.jobID, Status: "cancelled"})
 }

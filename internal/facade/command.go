@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/netutil"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -97,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, listen, kubeconfig
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; empty means KUBECONFIG, in-cluster or ~/.kube/config")
 	fs.Int64Var(&cfg.MaxBytesPerSecond, "max-bytes-per-second", 0,
 		"bundling rate cap of each Download the facade creates, in bytes per second (0: none)")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", DefaultMaxConnections,
+		"client connections served at once, SSE streams and idle keep-alives included; more wait to be accepted (0: no limit)")
 	fs.DurationVar(&cfg.HeartbeatInterval, "sse-heartbeat", DefaultHeartbeat, "interval of SSE heartbeat comments")
 	if err := fs.Parse(args); err != nil {
 		return cfg, "", "", err
@@ -128,12 +131,26 @@ func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// listenLimited listens on addr and accepts at most maxConns connections at a time (0: any
+// number). Further clients are not refused: they wait in the kernel's accept backlog until a
+// connection closes, which bounds the memory an overload can take.
+func listenLimited(addr string, maxConns int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	if maxConns > 0 {
+		ln = netutil.LimitListener(ln, maxConns)
+	}
+	return ln, nil
+}
+
 // serve runs the cache and the HTTP server until ctx ends, then shuts down gracefully: the
 // listener closes, SSE streams drain, and requests in flight finish within shutdownGrace.
 func serve(ctx context.Context, f *Facade, listen string, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", listen)
+	ln, err := listenLimited(listen, f.cfg.MaxConnections)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", listen, err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -49,7 +49,7 @@ func TestCommandServesUntilCancelled(t *testing.T) {
 		exit <- facade.Command(ctx, []string{
 			"--listen=" + addr, "--namespace=default", "--kubeconfig=" + s.FacadeKubeconfig,
 			"--controller-url=" + s.FileCheck.URL, "--cors-origins=https://app.example",
-			"--rate-limit=50", "--rate-burst=100", "--max-active-per-client=3",
+			"--rate-limit=50", "--rate-burst=100", "--max-active-per-client=3", "--max-connections=64",
 		}, stderr)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
@@ -96,6 +96,7 @@ func TestCommandRejectsBadFlags(t *testing.T) {
 		{"--namespace=default", "--no-such-flag"},
 		{"--namespace=default", "stray"},
 		{"--namespace=default", "--max-bytes-per-second=-1"},
+		{"--namespace=default", "--max-connections=-1"},
 	} {
 		stderr := &logbuffer.Buffer{}
 		if code := facade.Command(context.Background(), args, stderr); code != 2 {

@@ -42,6 +42,10 @@ const (
 	DefaultRateLimit          = 20
 	DefaultRateBurst          = 40
 	DefaultMaxActivePerClient = 10
+	// DefaultMaxConnections bounds the open client connections of one facade. Each costs a
+	// goroutine and its buffers, about 16 KiB when idle: 4,096 stay near 64 MiB, a quarter of the
+	// chart's memory limit, and leave room for many SSE streams before probes have to wait.
+	DefaultMaxConnections = 4096
 	// DefaultETA is the initiate answer's etaSeconds before any Download completed.
 	DefaultETA = 30 * time.Second
 	// DefaultETAHistory is how many recent completions the ETA median considers.
@@ -80,6 +84,10 @@ type Config struct {
 	// MaxBytesPerSecond caps the bundling rate of every Download the facade creates (0: no cap),
 	// so a burst of public downloads cannot saturate object storage.
 	MaxBytesPerSecond int64
+	// MaxConnections bounds the client connections served at once (0: no bound), so that an
+	// overload queues connections in the kernel's accept backlog instead of growing the memory
+	// without end. Open SSE streams and idle keep-alive connections count too.
+	MaxConnections int
 
 	// HeartbeatInterval is how often an SSE stream sends a comment to keep proxies from closing it.
 	HeartbeatInterval time.Duration
@@ -110,6 +118,7 @@ func DefaultConfig(namespace string) Config {
 		RateLimit:          DefaultRateLimit,
 		RateBurst:          DefaultRateBurst,
 		MaxActivePerClient: DefaultMaxActivePerClient,
+		MaxConnections:     DefaultMaxConnections,
 		HeartbeatInterval:  DefaultHeartbeat,
 		HealthCacheTTL:     DefaultHealthCacheTTL,
 		ControllerTimeout:  DefaultControllerCall,
@@ -140,6 +149,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxBytesPerSecond < 0 {
 		errs = append(errs, fmt.Errorf("max bytes per second %d must not be negative", c.MaxBytesPerSecond))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("max connections %d must not be negative", c.MaxConnections))
 	}
 	for name, d := range map[string]time.Duration{
 		"heartbeat interval": c.HeartbeatInterval, "controller timeout": c.ControllerTimeout, "default ETA": c.DefaultETA,

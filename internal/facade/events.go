@@ -18,17 +18,12 @@ package facade
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	toolscache "k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 )
@@ -37,8 +32,8 @@ import (
 const sseRetry = PollAfter
 
 // hub fans the informer's notifications out to the streams (and initiates) waiting on one jobId.
-// A notification only says "look again": subscribers read the cache themselves, so a slow reader
-// misses intermediate states, never the latest one.
+// A notification only says "look again": subscribers read the documents themselves, so a slow
+// reader misses intermediate states, never the latest one.
 type hub struct {
 	mu   sync.Mutex
 	subs map[string]map[chan struct{}]struct{}
@@ -72,16 +67,6 @@ func (h *hub) notify(name string) {
 		case ch <- struct{}{}:
 		default: // already signalled and not yet read
 		}
-	}
-}
-
-// notifyObject is the informer's event handler.
-func (h *hub) notifyObject(obj any) {
-	if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj = tombstone.Obj
-	}
-	if o, ok := obj.(client.Object); ok {
-		h.notify(o.GetName())
 	}
 }
 
@@ -161,8 +146,8 @@ func (f *Facade) events(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before the first read, so no change can fall between the two.
 	changed, unsubscribe := f.hub.subscribe(name)
 	defer unsubscribe()
-	d := f.lookup(w, r)
-	if d == nil {
+	current := f.lookup(w, r)
+	if current == nil {
 		return
 	}
 	if r.Method == http.MethodHead {
@@ -172,9 +157,7 @@ func (f *Facade) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lastID := r.Header.Get("Last-Event-ID")
-	current := statusOf(d)
-	id := eventID(d, current)
-	if current.terminal() && lastID != "" && !newerThan(id, lastID) {
+	if current.terminal && lastID != "" && !newerThan(current.eventID, lastID) {
 		// The client saw the end already; 204 is what makes EventSource stop reconnecting.
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -194,28 +177,24 @@ func (f *Facade) events(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var sent []byte
-	send := func(d *downloadv1alpha1.Download, s *Status) (done bool, err error) {
-		raw, err := json.Marshal(s)
-		if err != nil {
-			return true, fmt.Errorf("encoding event: %w", err)
+	send := func(doc *document) (done bool, err error) {
+		if doc.code != http.StatusOK {
+			return true, fmt.Errorf("encoding the event of %s failed", doc.jobID)
 		}
-		if bytes.Equal(raw, sent) {
+		data := doc.data()
+		if bytes.Equal(data, sent) {
 			return false, nil
 		}
-		id := goneEventID
-		if d != nil {
-			id = eventID(d, s)
-		}
-		if lastID == "" || newerThan(id, lastID) {
-			if err := stream.write(fmt.Sprintf("id: %s\ndata: %s\n\n", id, raw)); err != nil {
+		if lastID == "" || newerThan(doc.eventID, lastID) {
+			if err := stream.write(fmt.Sprintf("id: %s\ndata: %s\n\n", doc.eventID, data)); err != nil {
 				return true, err
 			}
 			lastID = ""
 		}
-		sent = raw
-		return s.terminal(), nil
+		sent = data
+		return doc.terminal, nil
 	}
-	if done, err := send(d, current); done || err != nil {
+	if done, err := send(current); done || err != nil {
 		return
 	}
 
@@ -232,16 +211,11 @@ func (f *Facade) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-changed:
-			var latest downloadv1alpha1.Download
-			err := f.cache.Get(r.Context(), f.key(name), &latest, client.UnsafeDisableDeepCopy)
-			var done bool
-			switch {
-			case err == nil:
-				done, err = send(&latest, statusOf(&latest))
-			case apierrors.IsNotFound(err):
-				done, err = send(nil, cancelledEvent(name))
+			latest := f.docs.get(name)
+			if latest == nil {
+				latest = goneDocument(name)
 			}
-			if done || err != nil {
+			if done, err := send(latest); done || err != nil {
 				return
 			}
 		}

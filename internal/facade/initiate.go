@@ -189,16 +189,12 @@ func (f *Facade) readAround(ctx context.Context, name string) (*downloadv1alpha1
 	return &d, nil
 }
 
-// awaitCached waits until the cache holds name, so the client's first poll, usually sent at
-// once, finds its job on this replica. Running out of time only costs that poll a 404.
+// awaitCached waits until the job's document is stored, so the client's first poll, usually
+// sent at once, finds its job on this replica. Running out of time only costs that poll a 404.
 func (f *Facade) awaitCached(ctx context.Context, name string, arrived <-chan struct{}) {
 	ctx, cancel := context.WithTimeout(ctx, cacheCatchUp)
 	defer cancel()
-	for {
-		var d downloadv1alpha1.Download
-		if err := f.cache.Get(ctx, f.key(name), &d, client.UnsafeDisableDeepCopy); err == nil {
-			return
-		}
+	for f.docs.get(name) == nil {
 		select {
 		case <-arrived:
 		case <-ctx.Done():

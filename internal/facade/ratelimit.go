@@ -62,6 +62,8 @@ func ClientHash(clientID string) string {
 type rateLimiter struct {
 	limit rate.Limit
 	burst int
+	// burstHeader is the RateLimit-Limit header value, the same in every answer.
+	burstHeader []string
 	// idle is how long a bucket needs to refill completely.
 	idle time.Duration
 
@@ -78,8 +80,8 @@ type bucket struct {
 func newRateLimiter(perSecond float64, burst int) *rateLimiter {
 	idle := time.Duration(float64(burst) / perSecond * float64(time.Second))
 	return &rateLimiter{
-		limit: rate.Limit(perSecond), burst: burst, idle: max(idle, time.Second),
-		buckets: map[string]*bucket{}, lastSweep: time.Now(),
+		limit: rate.Limit(perSecond), burst: burst, burstHeader: []string{strconv.Itoa(burst)},
+		idle: max(idle, time.Second), buckets: map[string]*bucket{}, lastSweep: time.Now(),
 	}
 }
 
@@ -126,10 +128,15 @@ func (f *Facade) rateLimit(next http.Handler) http.Handler {
 		info := infoFrom(r.Context())
 		ok, remaining, wait := f.limiter.take(info.client, !info.route.unlimited, time.Now())
 		h := w.Header()
-		h.Set("RateLimit-Limit", strconv.Itoa(f.limiter.burst))
-		h.Set("RateLimit-Remaining", strconv.Itoa(int(math.Max(0, math.Floor(remaining)))))
 		refill := (float64(f.limiter.burst) - remaining) / float64(f.limiter.limit)
-		h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(math.Max(0, refill)))))
+		// One array for both varying values, each slice capped (see the header values in respond.go).
+		values := [...]string{
+			strconv.Itoa(int(math.Max(0, math.Floor(remaining)))),
+			strconv.Itoa(int(math.Ceil(math.Max(0, refill)))),
+		}
+		h[headerRateLimitLimit] = f.limiter.burstHeader
+		h[headerRateLimitRemains] = values[0:1:1]
+		h[headerRateLimitReset] = values[1:2:2]
 		if !ok {
 			retryAfter(w, wait)
 			writeError(w, http.StatusTooManyRequests, CodeRateLimited, "too many requests; retry after the Retry-After header's seconds")

@@ -51,19 +51,61 @@ type ErrorResponse struct {
 	Error ErrorBody `json:"error"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
+// Canonical header keys and constant values, assigned to header maps directly: Header.Set
+// canonicalises its key and allocates a new value slice on every call, which was a measurable
+// part of a poll. Sharing the value slices between responses is safe because nothing writes into
+// them: net/http only reads a response's header values, the facade only assigns, Sets (a new
+// slice) or Adds them, and every slice here has no spare capacity, so an Add copies it before
+// appending instead of writing into the shared array. TestHeaderKeysAreCanonical checks the keys.
+const (
+	headerContentType      = "Content-Type"
+	headerCacheControl     = "Cache-Control"
+	headerContentLength    = "Content-Length"
+	headerRequestID        = "X-Request-Id"
+	headerContentTypeOpts  = "X-Content-Type-Options"
+	headerFrameOptions     = "X-Frame-Options"
+	headerTransportSec     = "Strict-Transport-Security"
+	headerReferrerPolicy   = "Referrer-Policy"
+	headerAllowOrigin      = "Access-Control-Allow-Origin"
+	headerExposeHeaders    = "Access-Control-Expose-Headers"
+	headerRateLimitLimit   = "Ratelimit-Limit"
+	headerRateLimitRemains = "Ratelimit-Remaining"
+	headerRateLimitReset   = "Ratelimit-Reset"
+)
+
+var (
+	valueJSON = []string{"application/json"}
+	// Job status changes from poll to poll; no proxy or browser may answer a poll from cache.
+	valueNoStore       = []string{"no-store"}
+	valueNoSniff       = []string{"nosniff"}
+	valueDeny          = []string{"DENY"}
+	valueHSTS          = []string{"max-age=31536000; includeSubDomains"}
+	valueNoReferrer    = []string{"no-referrer"}
+	valueAnyOrigin     = []string{"*"}
+	valueExposeHeaders = []string{"Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID"}
+)
+
+// internalErrorBody answers when a response cannot be encoded; it must still be JSON.
+var internalErrorBody = []byte(`{"error":{"code":"InternalError","message":"encoding the response failed"}}` + "\n")
+
+// encodeJSON is the body of a JSON answer with its trailing newline, or the internal error's
+// when body cannot be encoded (only our own types are, so that would be a bug).
+func encodeJSON(status int, body any) (int, []byte) {
 	raw, err := json.Marshal(body)
 	if err != nil {
-		// Only our own types are marshalled; this is a bug, and must still answer in JSON.
-		status, raw = http.StatusInternalServerError, []byte(`{"error":{"code":"InternalError","message":"encoding the response failed"}}`)
+		return http.StatusInternalServerError, internalErrorBody
 	}
+	return status, append(raw, '\n')
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	status, raw := encodeJSON(status, body)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	// Job status changes from poll to poll; no proxy or browser may answer a poll from cache.
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(raw)+1))
+	h[headerContentType] = valueJSON
+	h[headerCacheControl] = valueNoStore
+	h[headerContentLength] = []string{strconv.Itoa(len(raw))}
 	w.WriteHeader(status)
-	_, _ = w.Write(append(raw, '\n'))
+	_, _ = w.Write(raw)
 }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -43,12 +44,22 @@ type Facade struct {
 	// cache answers every read; it watches only Downloads, only in cfg.Namespace.
 	cache cache.Cache
 	// api reaches the apiserver directly, for the few writes and the rare read around the cache.
-	api    client.Client
+	api client.Client
+	// docs holds every cached Download's status document, which polls and streams serve.
+	docs *documents
+	// registered is closed once Start has given the informer the event handler that feeds docs;
+	// registration then tells when docs holds every Download of the initial list.
+	registered   chan struct{}
+	registration toolscache.ResourceEventHandlerRegistration
+	// synced is set once both the cache and docs hold every Download of the namespace.
 	synced atomic.Bool
 
 	apiProbe     *cachedProbe
 	storageProbe *cachedProbe
 	controller   *http.Client
+
+	// anyOrigin is whether CORSOrigins holds "*", decided once instead of per request.
+	anyOrigin bool
 
 	hub      *hub
 	limiter  *rateLimiter
@@ -109,6 +120,9 @@ func New(restConfig *rest.Config, cfg Config) (*Facade, error) {
 		cache:      c,
 		api:        api,
 		controller: &http.Client{Timeout: cfg.ControllerTimeout},
+		anyOrigin:  slices.Contains(cfg.CORSOrigins, "*"),
+		docs:       newDocuments(),
+		registered: make(chan struct{}),
 		hub:        newHub(),
 		limiter:    newRateLimiter(cfg.RateLimit, cfg.RateBurst),
 		metrics:    newMetrics(),
@@ -130,17 +144,20 @@ func (f *Facade) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("getting the Download informer: %w", err)
 	}
-	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    f.hub.notifyObject,
-		UpdateFunc: func(_, obj any) { f.hub.notifyObject(obj) },
-		DeleteFunc: f.hub.notifyObject,
-	}); err != nil {
+	// One handler registration keeps the documents and wakes the waiters, in that order, so a
+	// waiter woken by a change always reads the document of that change or a later one.
+	f.registration, err = informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    f.downloadChanged,
+		UpdateFunc: func(_, obj any) { f.downloadChanged(obj) },
+		DeleteFunc: f.downloadDeleted,
+	})
+	if err != nil {
 		return fmt.Errorf("watching Downloads: %w", err)
 	}
+	close(f.registered)
 	go func() {
-		if f.cache.WaitForCacheSync(ctx) {
-			f.synced.Store(true)
-			f.log.Info("cache synced", "namespace", f.cfg.Namespace)
+		if f.WaitForCacheSync(ctx) {
+			f.log.Info("cache synced", "namespace", f.cfg.Namespace, "downloads", f.docs.size())
 		}
 	}()
 	defer f.Drain()
@@ -150,9 +167,22 @@ func (f *Facade) Start(ctx context.Context) error {
 	return nil
 }
 
-// WaitForCacheSync blocks until the cache holds every Download of the namespace, or ctx ends.
+// WaitForCacheSync blocks until the cache, and the status documents built from it, hold every
+// Download of the namespace, or ctx ends. The informer reports synced when its store has the
+// initial list; the documents follow once the event handler has been handed all of it, which is
+// a moment later: before that, a poll could get 404 for a job the cache has.
 func (f *Facade) WaitForCacheSync(ctx context.Context) bool {
+	select {
+	case <-f.registered:
+	case <-ctx.Done():
+		return false
+	}
 	if !f.cache.WaitForCacheSync(ctx) {
+		return false
+	}
+	select {
+	case <-f.registration.HasSyncedChecker().Done():
+	case <-ctx.Done():
 		return false
 	}
 	f.synced.Store(true)

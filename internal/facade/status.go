@@ -20,12 +20,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 )
@@ -76,6 +76,10 @@ func parseJobID(raw string) (string, error) {
 	if err != nil {
 		return "", errBadJobID
 	}
+	if !strings.ContainsFunc(raw, unicode.IsUpper) {
+		// Already the canonical spelling: reusing it spares every poll an allocation.
+		return raw, nil
+	}
 	return id.String(), nil
 }
 
@@ -113,9 +117,9 @@ func statusOf(d *downloadv1alpha1.Download) *Status {
 	return s
 }
 
-// lookup reads a job from the cache: never from the apiserver, whatever the request rate.
+// lookup finds a job's document, never asking the apiserver, whatever the request rate.
 // It writes the error answer itself and returns nil when there is nothing to serve.
-func (f *Facade) lookup(w http.ResponseWriter, r *http.Request) *downloadv1alpha1.Download {
+func (f *Facade) lookup(w http.ResponseWriter, r *http.Request) *document {
 	name, err := parseJobID(r.PathValue("jobId"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
@@ -126,23 +130,15 @@ func (f *Facade) lookup(w http.ResponseWriter, r *http.Request) *downloadv1alpha
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "starting up; retry shortly")
 		return nil
 	}
-	var d downloadv1alpha1.Download
-	// Read-only use, so the cache's object is used without the copy.
-	err = f.cache.Get(r.Context(), client.ObjectKey{Namespace: f.cfg.Namespace, Name: name}, &d, client.UnsafeDisableDeepCopy)
-	switch {
-	case apierrors.IsNotFound(err):
+	doc := f.docs.get(name)
+	if doc == nil {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no job %s", name))
-		return nil
-	case err != nil:
-		f.log.Error("reading the cache", "error", err, "jobId", name)
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot read job state; retry shortly")
-		return nil
 	}
-	return &d
+	return doc
 }
 
 func (f *Facade) status(w http.ResponseWriter, r *http.Request) {
-	if d := f.lookup(w, r); d != nil {
-		writeJSON(w, http.StatusOK, statusOf(d))
+	if doc := f.lookup(w, r); doc != nil {
+		doc.write(w)
 	}
 }
