@@ -83,7 +83,7 @@ func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1
 		return nil, fmt.Errorf("getting Job: %w", err)
 	}
 
-	ctx, span := startSpan(ctx, spanCreateJob, download)
+	ctx, span := startSpan(ctx, SpanCreateJob, download)
 	defer span.End()
 	desired, err := r.desiredJob(ctx, download)
 	if err != nil {

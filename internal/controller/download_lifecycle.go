@@ -62,7 +62,7 @@ func (r *DownloadReconciler) signURL(ctx context.Context, download *downloadv1al
 	if validity < time.Second {
 		return nil
 	}
-	ctx, span := startSpan(ctx, spanSignURL, download)
+	ctx, span := startSpan(ctx, SpanSignURL, download)
 	defer span.End()
 	span.SetAttributes(attribute.Int64("download.url_validity_seconds", int64(validity.Seconds())))
 	archive := download.Status.Archive

@@ -240,7 +240,7 @@ func (r *DownloadReconciler) writeStatus(ctx context.Context, original, download
 
 // patchStatus sends the status patch inside a span that shows what the Download became.
 func (r *DownloadReconciler) patchStatus(ctx context.Context, download *downloadv1alpha1.Download, patch client.Patch) error {
-	ctx, span := startSpan(ctx, spanWriteStatus, download)
+	ctx, span := startSpan(ctx, SpanWriteStatus, download)
 	defer span.End()
 	span.SetAttributes(
 		attribute.String("download.phase", string(download.Status.Phase)),

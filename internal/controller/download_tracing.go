@@ -31,9 +31,9 @@ import (
 // Span names of the controller's steps. Reconcile itself gets no span: it runs at every progress
 // report, and a trace of hundreds of reconciles that changed nothing would hide the few that did.
 const (
-	spanCreateJob   = "controller.create_job"
-	spanWriteStatus = "controller.write_status"
-	spanSignURL     = "controller.sign_url"
+	SpanCreateJob   = "controller.create_job"
+	SpanWriteStatus = "controller.write_status"
+	SpanSignURL     = "controller.sign_url"
 )
 
 // continueTrace returns ctx inside the trace the facade started for this Download (from its

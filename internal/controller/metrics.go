@@ -18,6 +18,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,9 +33,11 @@ import (
 // Labels are bounded sets (phases, reasons); a Download's name never becomes a label.
 var (
 	completionSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "download_operator_download_completion_seconds",
-		Help:    "Time from a Download's creation to its archive being ready.",
-		Buckets: []float64{1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600},
+		Name: "download_operator_download_completion_seconds",
+		Help: "Time from a Download's creation to its archive being ready.",
+		// The default activeDeadlineSeconds is 600, but a Download may raise it; the buckets past
+		// it keep such slow Downloads out of +Inf, where no quantile can be read.
+		Buckets: []float64{1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600},
 	})
 	archivedBytes = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "download_operator_archived_bytes_total",
@@ -46,8 +49,27 @@ var (
 	}, []string{"reason"})
 )
 
+// failureReasons are the reasons a Download can end Failed with. They are exported at zero from
+// the start, so that rate() sees a failure's first increment and dashboards show 0, not "no data".
+var failureReasons = []string{
+	downloadv1alpha1.ReasonSourceNotFound,
+	downloadv1alpha1.ReasonStorageError,
+	downloadv1alpha1.ReasonDeadlineExceeded,
+	downloadv1alpha1.ReasonBackoffLimitExceeded,
+	downloadv1alpha1.ReasonNamespaceNotServed,
+	downloadv1alpha1.ReasonResultMissing,
+}
+
+// otherReason labels a failure whose reason is none of failureReasons. The reason can come from
+// the worker's report on its Job, which anyone allowed to annotate the Job can write, so passing
+// it through would let the label's values grow without bound.
+const otherReason = "Other"
+
 func init() {
 	metrics.Registry.MustRegister(completionSeconds, archivedBytes, failures)
+	for _, reason := range append(failureReasons, otherReason) {
+		failures.WithLabelValues(reason)
+	}
 }
 
 func observeCompleted(download *downloadv1alpha1.Download, took time.Duration) {
@@ -55,7 +77,14 @@ func observeCompleted(download *downloadv1alpha1.Download, took time.Duration) {
 	archivedBytes.Add(float64(download.Status.Archive.Size))
 }
 
-func observeFailed(reason string) { failures.WithLabelValues(reason).Inc() }
+func observeFailed(reason string) { failures.WithLabelValues(failureLabel(reason)).Inc() }
+
+func failureLabel(reason string) string {
+	if slices.Contains(failureReasons, reason) {
+		return reason
+	}
+	return otherReason
+}
 
 // stateCollector reports gauges computed from the informer cache at scrape time, so they stay
 // right across restarts and leader changes without bookkeeping on every transition.

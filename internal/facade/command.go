@@ -37,6 +37,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/download-operator/download-operator/internal/tracing"
 )
 
 // shutdownGrace is how long a stopping facade finishes requests in flight. It stays below the
@@ -48,7 +50,7 @@ const shutdownGrace = 20 * time.Second
 func Command(ctx context.Context, args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(tracing.NewLogHandler(slog.NewJSONHandler(stderr, nil)))
 	// client-go and controller-runtime log through logr; route them into the same JSON stream.
 	logf.SetLogger(logr.FromSlogHandler(log.Handler()))
 
@@ -61,6 +63,17 @@ func Command(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Logger = log
+	shutdownTracing, err := tracing.Setup(ctx, tracing.ServiceFacade, tracing.WithLogger(log))
+	if err != nil {
+		// Traces help, but a misconfigured collector must not take the API down.
+		log.Warn("tracing is off", "error", err)
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(flushCtx)
+	}()
+	cfg.Tracing = tracing.Enabled()
 	restConfig, err := loadRESTConfig(kubeconfig)
 	if err != nil {
 		log.Error("cannot reach Kubernetes", "error", err)

@@ -108,6 +108,10 @@ type Config struct {
 
 	// Logger receives request and lifecycle logs; nil discards them.
 	Logger *slog.Logger
+	// Tracing makes a span of every request, as the OpenTelemetry export is on. Without it a
+	// request still joins the trace its traceparent header names, so that the Download
+	// carries the caller's trace on to the controller and the worker.
+	Tracing bool
 }
 
 // DefaultConfig is the configuration of a facade started without flags, in namespace.

@@ -237,7 +237,7 @@ func TestHeaderKeysAreCanonical(t *testing.T) {
 	for _, key := range []string{
 		headerContentType, headerCacheControl, headerContentLength, headerRequestID, headerContentTypeOpts,
 		headerFrameOptions, headerTransportSec, headerReferrerPolicy, headerAllowOrigin, headerExposeHeaders,
-		headerRateLimitLimit, headerRateLimitRemains, headerRateLimitReset,
+		headerRateLimitLimit, headerRateLimitRemains, headerRateLimitReset, headerTraceparent, headerTracestate,
 	} {
 		if canonical := http.CanonicalHeaderKey(key); canonical != key {
 			t.Errorf("%q is assigned to header maps directly but its canonical form is %q", key, canonical)

@@ -38,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/tracing"
 )
 
 // InitiateRequest is the body of POST /v1/download/initiate.
@@ -124,6 +125,10 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 	}
 	if hasKey {
 		download.Labels[IdempotencyKeyLabel] = keyHash(key)
+	}
+	// The controller and the worker continue this request's trace from here.
+	if traceparent := tracing.Traceparent(ctx); traceparent != "" {
+		download.Annotations[downloadv1alpha1.TraceparentAnnotation] = traceparent
 	}
 	arrived, stop := f.hub.subscribe(name)
 	defer stop()

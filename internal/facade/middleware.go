@@ -27,6 +27,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/download-operator/download-operator/internal/tracing"
 )
 
 // requestInfo travels in the request context from the outermost middleware inwards.
@@ -128,7 +133,7 @@ func (f *Facade) preflight(next http.Handler) http.Handler {
 		h := w.Header()
 		if h.Get("Access-Control-Allow-Origin") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, Idempotency-Key, Last-Event-ID, X-Request-ID")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Idempotency-Key, Last-Event-ID, X-Request-ID, traceparent, tracestate")
 			h.Set("Access-Control-Max-Age", "600")
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -190,11 +195,18 @@ func (f *Facade) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		info := infoFrom(r.Context())
+		span := f.startRequestSpan(r, info.route)
+		if span != nil {
+			r = r.WithContext(trace.ContextWithSpan(r.Context(), span))
+		}
 		next.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		info := infoFrom(r.Context())
+		if span != nil {
+			endRequestSpan(span, rec.status)
+		}
 		took := time.Since(start)
 		f.metrics.observe(info.route, rec.status, took)
 		// Checked first: the arguments alone would cost every request allocations.
@@ -203,6 +215,37 @@ func (f *Facade) observe(next http.Handler) http.Handler {
 				"duration", took, "requestID", info.requestID)
 		}
 	})
+}
+
+// startRequestSpan starts the request's server span, a child of the caller's traceparent, or
+// returns nil when tracing is off and the caller sent none: polls are the hot path, and a span
+// that nobody records or passes on is pure cost there.
+func (f *Facade) startRequestSpan(r *http.Request, rt route) trace.Span {
+	traceparent := r.Header.Get(headerTraceparent)
+	if !f.cfg.Tracing && traceparent == "" {
+		return nil
+	}
+	ctx := tracing.ContextFromHeaders(r.Context(), traceparent, r.Header.Get(headerTracestate))
+	name := r.Method + " " + rt.path
+	if rt.path == "" {
+		name = r.Method + " " + unmatchedRoute
+	}
+	_, span := tracing.Tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("http.request.method", r.Method),
+		attribute.String("http.route", rt.path),
+		attribute.String("url.path", r.URL.Path),
+	))
+	return span
+}
+
+// endRequestSpan records the answer; only 5xx marks the span failed, since a 4xx is the
+// client's mistake, answered as designed.
+func endRequestSpan(span trace.Span, status int) {
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= http.StatusInternalServerError {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
 }
 
 // statusRecorder remembers the status code. Unwrap lets http.ResponseController reach the

@@ -71,6 +71,8 @@ const (
 	headerRateLimitLimit   = "Ratelimit-Limit"
 	headerRateLimitRemains = "Ratelimit-Remaining"
 	headerRateLimitReset   = "Ratelimit-Reset"
+	headerTraceparent      = "Traceparent"
+	headerTracestate       = "Tracestate"
 )
 
 var (

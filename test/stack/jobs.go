@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ import (
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/controller"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/tracing"
 	"github.com/download-operator/download-operator/internal/worker"
 )
 
@@ -137,6 +139,14 @@ func (s *Stack) RunWorker(ctx context.Context, job *batchv1.Job) (exit int, log 
 func (s *Stack) setPodEnv(ctx context.Context, namespace string, env []corev1.EnvVar) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A Pod starts without the variables an earlier Job set in this process: an earlier
+	// TRACEPARENT would put this worker into another Download's trace.
+	for _, name := range []string{tracing.EnvTraceparent, tracing.EnvTracestate} {
+		if !slices.ContainsFunc(env, func(e corev1.EnvVar) bool { return e.Name == name }) {
+			s.saveEnv(name)
+			_ = os.Unsetenv(name)
+		}
+	}
 	for _, e := range env {
 		// Go runtime settings such as GOMEMLIMIT tune the worker's own process; here that is the
 		// test binary, which is already running.
@@ -161,18 +171,24 @@ func (s *Stack) setPodEnv(ctx context.Context, namespace string, env []corev1.En
 		default:
 			return fmt.Errorf("env %s: unsupported source %+v", e.Name, from)
 		}
-		if _, saved := s.savedEnv[e.Name]; !saved {
-			if old, ok := os.LookupEnv(e.Name); ok {
-				s.savedEnv[e.Name] = &old
-			} else {
-				s.savedEnv[e.Name] = nil
-			}
-		}
+		s.saveEnv(e.Name)
 		if err := os.Setenv(e.Name, value); err != nil {
 			return fmt.Errorf("setting env %s: %w", e.Name, err)
 		}
 	}
 	return nil
+}
+
+// saveEnv remembers the variable's value from before the first Job changed it, for restoreEnv.
+func (s *Stack) saveEnv(name string) {
+	if _, saved := s.savedEnv[name]; saved {
+		return
+	}
+	if old, ok := os.LookupEnv(name); ok {
+		s.savedEnv[name] = &old
+	} else {
+		s.savedEnv[name] = nil
+	}
 }
 
 func (s *Stack) restoreEnv() {
