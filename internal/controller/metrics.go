@@ -67,7 +67,7 @@ const otherReason = "Other"
 
 func init() {
 	metrics.Registry.MustRegister(completionSeconds, archivedBytes, failures)
-	for _, reason := range append(failureReasons, otherReason) {
+	for _, reason := range append(slices.Clone(failureReasons), otherReason) {
 		failures.WithLabelValues(reason)
 	}
 }

@@ -43,9 +43,9 @@ const (
 	controllerClusterIP = "10.0.0.80"
 )
 
-// fullValues turns on every optional object: Ingress, NetworkPolicies, ServiceMonitors, a
-// NodePort Service, a fixed controller ClusterIP, an extra served namespace and an existing
-// storage Secret instead of chart-managed credentials.
+// fullValues turns on every optional object: Ingress, NetworkPolicies, ServiceMonitors, the
+// Grafana dashboard, a NodePort Service, a fixed controller ClusterIP, an extra served namespace
+// and an existing storage Secret instead of chart-managed credentials.
 func fullValues(extraNamespace string) map[string]any {
 	values := requiredValues()
 	storage := values["storage"].(map[string]any)
@@ -70,6 +70,7 @@ func fullValues(extraNamespace string) map[string]any {
 		},
 		"networkPolicy":  map[string]any{"enabled": true},
 		"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+		"dashboards":     map[string]any{"enabled": true},
 	})
 }
 

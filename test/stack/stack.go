@@ -104,6 +104,13 @@ type Options struct {
 	// Log receives the logs of the controller and the facades; nil discards them. Start points
 	// controller-runtime's global logger at it.
 	Log io.Writer
+	// WithoutOperator starts only what the operator runs against: the control plane, MinIO with
+	// its buckets, the storage Secret and the facade's user. Neither the controller, nor the
+	// file-check server, nor a facade is started, for tests that run `download-operator
+	// controller` and `download-operator facade` as processes of their own (with
+	// AdminKubeconfig and FacadeKubeconfig). Controller still holds the options the controller
+	// is to be started with, and the Job helpers play their parts as usual.
+	WithoutOperator bool
 }
 
 // Stack is a running download-operator with its dependencies.
@@ -124,6 +131,9 @@ type Stack struct {
 	// FacadeKubeconfig is a kubeconfig file for the facade's restricted user, for running a
 	// facade elsewhere: `download-operator facade --kubeconfig`, or a fuzz worker process.
 	FacadeKubeconfig string
+	// AdminKubeconfig is a kubeconfig file for a cluster admin, for running the controller
+	// elsewhere; RunWorker's workers use it too.
+	AdminKubeconfig string
 
 	log            io.Writer
 	facadeOptions  func(*facade.Config)
@@ -181,6 +191,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.createUsers(ctx); err != nil {
 		return nil, err
 	}
+	s.Controller = s.controllerOptions()
+	if opts.WithoutOperator {
+		return s, nil
+	}
 	if err := s.startController(); err != nil {
 		return nil, err
 	}
@@ -226,6 +240,7 @@ func (s *Stack) createUsers(ctx context.Context) error {
 		return fmt.Errorf("adding the worker user: %w", err)
 	}
 	s.workerKubeconf, err = writeKubeconfig(admin, filepath.Join(s.tempDir, "worker-kubeconfig"))
+	s.AdminKubeconfig = s.workerKubeconf
 	return err
 }
 
@@ -240,9 +255,9 @@ func writeKubeconfig(user *envtest.AuthenticatedUser, path string) (string, erro
 	return path, nil
 }
 
-// startController runs the reconciler in a manager, wired as internal/controller's suite does.
-func (s *Stack) startController() error {
-	s.Controller = controller.Options{
+// controllerOptions configure the controller as the chart would for this stack.
+func (s *Stack) controllerOptions() controller.Options {
+	return controller.Options{
 		Namespaces:           sets.New(Namespace),
 		WorkerImage:          WorkerImage,
 		WorkerServiceAccount: "download-worker",
@@ -252,6 +267,10 @@ func (s *Stack) startController() error {
 		SourceKeyTemplate:    "{id}",
 		ArchiveBucket:        ArchiveBucket,
 	}
+}
+
+// startController runs the reconciler in a manager, wired as internal/controller's suite does.
+func (s *Stack) startController() error {
 	// URLs are signed for MinIO's real address, so tests can download the archive through them.
 	store, err := storage.New(storage.Config{
 		Endpoint: s.MinIO.Endpoint, PublicURL: "http://" + s.MinIO.Endpoint,

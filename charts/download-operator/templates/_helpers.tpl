@@ -169,3 +169,20 @@ capabilities:
   drop:
     - ALL
 {{- end }}
+
+{{/*
+The OpenTelemetry settings of the facade and the controller, as container env entries.
+*/}}
+{{- define "download-operator.tracingEnv" -}}
+{{- with .Values.tracing }}
+{{- if .endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ .protocol | quote }}
+{{- end }}
+{{- with .env }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+{{- end }}
