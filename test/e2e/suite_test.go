@@ -71,6 +71,9 @@ type demoEnv struct {
 	ContainerdSock string
 	// KindCluster names the kind cluster; empty on the local cluster.
 	KindCluster string
+	// NodeIP is the host's address as Pods reach it; Helm is the helm binary that installed the chart.
+	NodeIP string
+	Helm   string
 }
 
 var (
@@ -222,6 +225,8 @@ func loadDemoEnv(path string) (demoEnv, error) {
 		HelmRelease:    values["HELM_RELEASE"],
 		ContainerdSock: values["CONTAINERD_SOCK"],
 		KindCluster:    values["KIND_CLUSTER"],
+		NodeIP:         values["NODE_IP"],
+		Helm:           values["HELM"],
 	}
 	if len(missing) > 0 {
 		return demoEnv{}, fmt.Errorf("%s lacks %s", path, strings.Join(missing, ", "))
