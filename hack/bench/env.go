@@ -129,12 +129,8 @@ func startEnvironment(ctx context.Context, opts options) (_ *environment, err er
 			env.stop()
 		}
 	}()
-	logf("building download-operator from ./cmd")
-	env.binary = filepath.Join(env.dir, "download-operator")
-	build := exec.CommandContext(ctx, "go", "build", "-o", env.binary, "./cmd")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building ./cmd: %w\n%s", err, out)
+	if env.binary, err = buildOperator(ctx, env.dir); err != nil {
+		return nil, err
 	}
 
 	logf("starting envtest, MinIO and the controller (test/stack)")
@@ -199,6 +195,19 @@ func (env *environment) stop() {
 			_ = os.RemoveAll(env.dir)
 		}
 	}
+}
+
+// buildOperator builds `download-operator` from ./cmd into dir, for running its roles as
+// processes of their own.
+func buildOperator(ctx context.Context, dir string) (string, error) {
+	logf("building download-operator from ./cmd")
+	binary := filepath.Join(dir, "download-operator")
+	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building ./cmd: %w\n%s", err, out)
+	}
+	return binary, nil
 }
 
 // grantInitiateNamespace gives the facade's user in initiateNamespace the Role it has in the

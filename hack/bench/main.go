@@ -37,12 +37,24 @@ limitations under the License.
 //	P3   bundling throughput against a raw minio-go PutObject of the same bytes
 //	     (BenchmarkBundleThroughput in internal/worker; BenchmarkUploadPipeline takes it apart)
 //	P4   the worker's peak RSS for 10 MiB and 1 GiB bundles (BenchmarkPeakRSS)
+//	P5   Job Complete → Download Completed with its URL, p50/p99 over 50 small Downloads on the
+//	     real cluster, against one apiserver write and its watch event
+//	P6   apiserver writes over a Download's whole life, from the apiserver's request counters,
+//	     against the goal 6 + 1 per 3 s of processing
+//	P7   controller cold start with 10,000 Downloads in store (envtest): time until each was
+//	     reconciled once, and the controller's peak RSS
+//	P8   100 small Downloads initiated at once through the facade of the real cluster:
+//	     Downloads/min and where each Download's time goes
 //
 // The facades under test are separate processes of the real binary (`download-operator facade`,
 // built from ./cmd), so that their RSS and CPU are theirs alone; the bare handler is a separate
 // process too (this program, built and re-executed). Everything else (envtest's kube-apiserver
 // and etcd, MinIO, the controller) is test/stack. Each figure and its reference alternate in
 // chunks, so that bursts of other load on a shared machine hit both alike.
+//
+// P5, P6 and P8 run on the real local cluster of `make demo`: the bench runs hack/demo/up (which
+// only starts what is not running) and reads .demo/env. P7 starts envtest alone and the
+// controller as a process of the real binary.
 //
 // It needs KUBEBUILDER_ASSETS and MINIO_BIN, as `make test` sets them, and wrk for P2t.
 package main
@@ -61,8 +73,8 @@ import (
 	"time"
 )
 
-// allFigures in the order they run.
-var allFigures = []string{"P1", "P2", "P2t", "P3", "P4"}
+// allFigures in the order of the table.
+var allFigures = []string{"P1", "P2", "P2t", "P3", "P4", "P5", "P6", "P7", "P8"}
 
 type options struct {
 	only      []string
@@ -89,6 +101,14 @@ type options struct {
 	facadeEnv []string
 	// hold keeps the environment up this long before measuring, for probing it by hand.
 	hold time.Duration
+	// p5Downloads, p5Rate, p6Downloads and p8Downloads size the figures of the real cluster.
+	p5Downloads int
+	p5Rate      float64
+	p6Downloads int
+	p8Downloads int
+	// coldStartDownloads and coldStartTimeout shape P7.
+	coldStartDownloads int
+	coldStartTimeout   time.Duration
 }
 
 func main() {
@@ -124,6 +144,13 @@ func run() int {
 		"comma-separated NAME=VALUE pairs for the facade processes, for experiments (e.g. GOGC=400 or GOMAXPROCS=1, "+
 			"the chart's CPU limit); the results then describe that configuration")
 	flag.DurationVar(&opts.hold, "hold", 0, "P1, P2, P2t: keep the environment up this long before measuring, to probe it by hand")
+	flag.IntVar(&opts.p5Downloads, "p5-downloads", 50, "P5: small Downloads created on the real cluster")
+	flag.Float64Var(&opts.p5Rate, "p5-rate", 5, "P5: Downloads created per second")
+	flag.IntVar(&opts.p6Downloads, "p6-downloads", 10, "P6: Downloads in each set (short, about 12 s)")
+	flag.IntVar(&opts.p8Downloads, "p8-downloads", 100, "P8: small Downloads initiated at once through the facade")
+	flag.IntVar(&opts.coldStartDownloads, "coldstart-downloads", 10000, "P7: Downloads in the store when the controller starts")
+	flag.DurationVar(&opts.coldStartTimeout, "coldstart-timeout", 10*time.Minute,
+		"P7: how long to wait for every Download to be reconciled; past it the time is extrapolated from the rate")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "unexpected arguments %q\n", flag.Args())
@@ -262,6 +289,16 @@ func measure(ctx context.Context, opts options) (*Results, error) {
 		}()
 		if err != nil {
 			return nil, err
+		}
+	}
+	if wants("P5") || wants("P6") || wants("P8") {
+		if err := measureCluster(ctx, opts, wants, results); err != nil {
+			return nil, err
+		}
+	}
+	if wants("P7") {
+		if err := measureColdStart(ctx, opts, results); err != nil {
+			return nil, fmt.Errorf("P7: %w", err)
 		}
 	}
 	if wants("P3") || wants("P4") {

@@ -22,7 +22,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -89,6 +91,10 @@ var _ = Describe("Tracing", Ordered, Label("tracing"), func() {
 		tree := spanTree(inTrace)
 		AddReportEntry("trace "+traceID, tree)
 		GinkgoWriter.Printf("trace %s:\n%s", traceID, tree)
+		// Kept for docs/observability.md: hack/tracerender draws it as a waterfall.
+		if raw, err := json.MarshalIndent(inTrace, "", "  "); err == nil {
+			_ = os.WriteFile(filepath.Join(repoRoot, ".demo", "last-trace.json"), raw, 0o644)
+		}
 
 		byID := map[string]otlpreceiver.Span{}
 		for _, s := range inTrace {

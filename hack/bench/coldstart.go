@@ -1,0 +1,297 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/testenv"
+)
+
+// coldStartNamespace is served by the controller under test, so each Download takes the real
+// first reconcile: finalizer, Job, status. envtest has no Job controller or kubelet, so the Jobs
+// stay objects and nothing runs.
+const coldStartNamespace = "bench-coldstart"
+
+// measureColdStart is P7, opts.runs times: a fresh envtest each run, opts.coldStartDownloads
+// Downloads created while no controller runs, then `download-operator controller` started as a
+// process of its own. Each Download counts as reconciled when the bench's watch first shows its
+// status.observedGeneration, which the controller writes at the end of every first reconcile
+// (after the finalizer and the Job). The reference is a list of the same Downloads in pages of
+// 500, as an informer's first list reads them: the least a cold start must do.
+func measureColdStart(ctx context.Context, opts options, results *Results) error {
+	dir, err := os.MkdirTemp("", "download-bench-coldstart-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if opts.keep {
+			logf("kept %s", dir)
+		} else {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	binary, err := buildOperator(ctx, dir)
+	if err != nil {
+		return err
+	}
+	for run := range opts.runs {
+		logf("P7 run %d of %d", run+1, opts.runs)
+		if err := coldStartOnce(ctx, opts, binary, filepath.Join(dir, fmt.Sprintf("run-%d", run+1)), results.sample(run)); err != nil {
+			return err
+		}
+	}
+	results.Notes["P7"] = fmt.Sprintf("%d Downloads in a served namespace of envtest (no Job controller: the Jobs the "+
+		"controller creates stay objects); reconciled = the first watch event with status.observedGeneration; "+
+		"the controller runs with its defaults (1 concurrent reconcile, no client-side QPS limit)", opts.coldStartDownloads)
+	for _, s := range results.Samples {
+		if s["P7.extrapolated"] > 0 {
+			results.Notes["P7"] += fmt.Sprintf("; not all were reconciled within --coldstart-timeout %s (%.0f were), so the "+
+				"time is extrapolated at the measured rate, and the peak RSS is that of the part reconciled",
+				opts.coldStartTimeout, s["P7.reconciled"])
+			break
+		}
+	}
+	return nil
+}
+
+func coldStartOnce(ctx context.Context, opts options, binary, dir string, sample map[string]float64) (err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	// The clients here log nothing worth reading; without a logger controller-runtime complains.
+	ctrllog.SetLogger(logr.Discard())
+	logf("P7: starting envtest")
+	env, err := testenv.Start()
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, env.Stop()) }()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS = -1
+	admin, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		return err
+	}
+	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: coldStartNamespace}}); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", coldStartNamespace, err)
+	}
+	n := opts.coldStartDownloads
+	began := time.Now()
+	if err := createMany(ctx, admin, n); err != nil {
+		return err
+	}
+	logf("P7: created %d Downloads in %.1f s", n, time.Since(began).Seconds())
+
+	listStart := time.Now()
+	var list downloadv1alpha1.DownloadList
+	for cont := ""; ; {
+		page := downloadv1alpha1.DownloadList{}
+		if err := admin.List(ctx, &page, client.InNamespace(coldStartNamespace), client.Limit(500), client.Continue(cont)); err != nil {
+			return fmt.Errorf("listing Downloads: %w", err)
+		}
+		list.Items = append(list.Items, page.Items...)
+		list.ResourceVersion = page.ResourceVersion
+		if cont = page.Continue; cont == "" {
+			break
+		}
+	}
+	sample["P7.list_s"] = time.Since(listStart).Seconds()
+
+	kubeconfig, err := adminKubeconfig(env, filepath.Join(dir, "kubeconfig"))
+	if err != nil {
+		return err
+	}
+	w, err := admin.Watch(ctx, &downloadv1alpha1.DownloadList{}, client.InNamespace(coldStartNamespace),
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+	if err != nil {
+		return fmt.Errorf("watching Downloads: %w", err)
+	}
+	defer w.Stop()
+
+	metricsPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	probePort, err := freePort()
+	if err != nil {
+		return err
+	}
+	metricsURL := "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
+	args := []string{"controller", "--namespaces", coldStartNamespace, "--worker-image", "download-operator:bench",
+		"--storage-endpoint", "127.0.0.1:9", "--file-check-bind-address", "0",
+		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(probePort),
+		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(metricsPort), "--metrics-secure=false"}
+	logFile := filepath.Join(dir, "controller.log")
+	start := time.Now()
+	p, err := startProcess("controller", binary, args,
+		[]string{"KUBECONFIG=" + kubeconfig, "STORAGE_ACCESS_KEY=bench", "STORAGE_SECRET_KEY=bench"}, logFile)
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	mem := startMemSampler(p.pid())
+	seen := make(map[string]bool, n)
+	var first, last time.Time
+	timeout := time.After(opts.coldStartTimeout)
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+wait:
+	for len(seen) < n {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return errors.New("the watch of Downloads closed")
+			}
+			d, isDownload := ev.Object.(*downloadv1alpha1.Download)
+			if ev.Type == watch.Error || !isDownload || d.Status.ObservedGeneration == 0 || seen[d.Name] {
+				continue
+			}
+			seen[d.Name] = true
+			last = time.Now()
+			if first.IsZero() {
+				first = last
+			}
+		case <-progress.C:
+			logf("P7: %d of %d reconciled after %.0f s", len(seen), n, time.Since(start).Seconds())
+		case <-timeout:
+			break wait
+		case <-p.done:
+			return fmt.Errorf("the controller exited: %s\n%s", p.cmd.ProcessState, tailLog(logFile, 20))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	anon, _ := mem.stop()
+	elapsed := last.Sub(start)
+	sample["P7.reconciled"] = float64(len(seen))
+	sample["P7.first_reconcile_s"] = first.Sub(start).Seconds()
+	// The rate after the first reconcile, once the caches have synced.
+	rate := float64(len(seen)-1) / last.Sub(first).Seconds()
+	sample["P7.downloads_per_s"] = rate
+	sample["P7.all_reconciled_s"] = elapsed.Seconds()
+	if len(seen) < n {
+		// Past the timeout: the rest would go at the same rate.
+		sample["P7.all_reconciled_s"] = first.Sub(start).Seconds() + float64(n-1)/rate
+		sample["P7.extrapolated"] = 1
+	}
+	if hwm, _, err := rssMiB(p.pid()); err == nil {
+		sample["P7.peak_rss_mib"] = hwm
+	}
+	sample["P7.peak_rss_anon_mib"] = anon
+	if cpu, err := cpuTime(p.pid()); err == nil {
+		sample["P7.cpu_s"] = cpu.Seconds()
+	}
+	if text, err := httpGet(metricsURL); err != nil {
+		logf("P7: reading the controller's metrics: %v", err)
+	} else {
+		reconciles := promSamples(text, "controller_runtime_reconcile_total")
+		sample["P7.reconciles"] = sumWhere(reconciles, map[string]string{"controller": "download"})
+		sample["P7.reconcile_errors"] = sumWhere(promSamples(text, "controller_runtime_reconcile_errors_total"),
+			map[string]string{"controller": "download"})
+		sample["P7.reconciles_per_s"] = sample["P7.reconciles"] / time.Since(start).Seconds()
+		sample["P7.queue_depth"] = sumWhere(promSamples(text, "workqueue_depth"), map[string]string{"name": "download"})
+		requests := promSamples(text, "rest_client_requests_total")
+		sample["P7.apiserver_requests"] = sumWhere(requests, nil)
+		for _, method := range []string{"GET", "POST", "PATCH", "PUT", "DELETE"} {
+			sample["P7.apiserver_requests."+method] = sumWhere(requests, map[string]string{"method": method})
+		}
+	}
+	logf("P7: %d of %d reconciled in %.1f s (first after %.1f s; %.0f Downloads/s; %.0f reconciles, %.0f apiserver "+
+		"requests, %.0f still queued); peak RSS %.0f MiB (anonymous %.0f MiB), CPU %.1f s; reference list %.2f s",
+		len(seen), n, elapsed.Seconds(), sample["P7.first_reconcile_s"], rate, sample["P7.reconciles"],
+		sample["P7.apiserver_requests"], sample["P7.queue_depth"], sample["P7.peak_rss_mib"], anon, sample["P7.cpu_s"],
+		sample["P7.list_s"])
+	return nil
+}
+
+// createMany creates n Downloads in coldStartNamespace from several goroutines: the store must
+// fill in seconds, not minutes.
+func createMany(ctx context.Context, c client.Client, n int) error {
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	next := atomic.Int64{}
+	for range 16 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n) && ctx.Err() == nil; i = next.Add(1) {
+				d := &downloadv1alpha1.Download{
+					ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: coldStartNamespace},
+					Spec:       downloadv1alpha1.DownloadSpec{FileIDs: sampleFileIDs},
+				}
+				if err := c.Create(ctx, d); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return fmt.Errorf("creating Downloads: %w", err)
+	}
+	return ctx.Err()
+}
+
+// adminKubeconfig writes a kubeconfig of a cluster admin of env, for the controller process.
+func adminKubeconfig(env *testenv.Env, path string) (string, error) {
+	user, err := env.AddUser(envtest.User{Name: "bench-controller", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("adding the controller's user: %w", err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return "", fmt.Errorf("rendering the controller's kubeconfig: %w", err)
+	}
+	return path, os.WriteFile(path, raw, 0o600)
+}
+
+func httpGet(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return string(raw), nil
+}

@@ -1,0 +1,492 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/facade"
+)
+
+// Demo source files (hack/demo/lib.sh): 14000 is 1 MiB; 70000 and 70007 together are 96 MiB,
+// about 12 s at the demo's 8 MiB/s.
+var (
+	smallFile  = []int64{14000}
+	twelveSecs = []int64{70000, 70007}
+)
+
+// createPaced creates n Downloads of fileIDs, rate per second (all at once when rate is 0).
+func (c *demoCluster) createPaced(ctx context.Context, run string, fileIDs []int64, n int, rate float64) ([]string, error) {
+	names := make([]string, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	began := time.Now()
+	for i := range n {
+		if rate > 0 {
+			time.Sleep(time.Until(began.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
+		}
+		d := c.benchDownload(run, fileIDs)
+		names[i] = d.Name
+		wg.Go(func() {
+			if err := c.client.Create(ctx, d); err != nil {
+				errs <- fmt.Errorf("creating Download %s: %w", d.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return names, <-errs
+}
+
+// measureCompletion is P5: how long after its Job shows Complete a Download shows Completed with
+// its URL, both as the bench's watches see them. The reference is one apiserver write and its
+// watch event: a merge patch of an annotation on each Download, timed from sending it to its
+// event arriving, which is the least the controller's reaction (its own watch event, a status
+// patch, the bench's watch event) can cost.
+func (c *demoCluster) measureCompletion(ctx context.Context, opts options, sample map[string]float64) error {
+	t, err := c.startTracker(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.stop()
+	logf("P5: creating %d Downloads of file %d at %.0f/s", opts.p5Downloads, smallFile[0], opts.p5Rate)
+	window := startCPUWindow()
+	names, err := c.createPaced(ctx, uuid.NewString(), smallFile, opts.p5Downloads, opts.p5Rate)
+	if err != nil {
+		return err
+	}
+	if err := t.waitAll(ctx, "finished", names, 10*time.Minute, finished); err != nil {
+		return err
+	}
+	sample["P5.machine_cores"] = window.stop().machineCores
+	ls := t.snapshot(names)
+	if err := checkCompleted(ls); err != nil {
+		return err
+	}
+	lat := between(ls, func(l *lifecycle) time.Time { return l.jobComplete }, func(l *lifecycle) time.Time { return l.completed })
+	ref, err := c.patchToWatch(ctx, t, names)
+	if err != nil {
+		return err
+	}
+	for key, ds := range map[string][]time.Duration{"P5.complete_to_url": lat, "P5.patch_to_watch": ref} {
+		sample[key+".p50_ms"] = percentile(ds, 50)
+		sample[key+".p99_ms"] = percentile(ds, 99)
+		sample[key+".max_ms"] = percentile(ds, 100)
+	}
+	logf("P5 Job Complete → Download Completed with URL (%d): p50 %.0f ms, p99 %.0f ms, max %.0f ms; "+
+		"reference patch → watch event p50 %.1f ms, p99 %.1f ms", len(lat), sample["P5.complete_to_url.p50_ms"],
+		sample["P5.complete_to_url.p99_ms"], sample["P5.complete_to_url.max_ms"], sample["P5.patch_to_watch.p50_ms"],
+		sample["P5.patch_to_watch.p99_ms"])
+	return c.deleteAll(ctx, t, names)
+}
+
+// pingAnnotation is what P5's reference patches.
+const pingAnnotation = "bench.download.operator.dev/ping"
+
+// patchToWatch patches each Download once, one after another, and returns how long each took
+// from sending the patch to its watch event arriving.
+func (c *demoCluster) patchToWatch(ctx context.Context, t *tracker, names []string) ([]time.Duration, error) {
+	arrived := make(chan time.Time, 1)
+	var want string
+	var mu sync.Mutex
+	t.onDownload = func(at time.Time, d *downloadv1alpha1.Download) {
+		mu.Lock()
+		defer mu.Unlock()
+		if want != "" && d.Annotations[pingAnnotation] == want {
+			want = ""
+			arrived <- at
+		}
+	}
+	defer func() { t.onDownload = nil }()
+	var ds []time.Duration
+	for i, name := range names {
+		token := strconv.Itoa(i) + "-" + uuid.NewString()[:8]
+		mu.Lock()
+		want = token
+		mu.Unlock()
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{pingAnnotation: token}}})
+		d := &downloadv1alpha1.Download{}
+		d.Name, d.Namespace = name, c.namespace
+		sent := time.Now()
+		if err := c.client.Patch(ctx, d, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			return nil, fmt.Errorf("patching Download %s: %w", name, err)
+		}
+		select {
+		case at := <-arrived:
+			ds = append(ds, at.Sub(sent))
+		case <-time.After(10 * time.Second):
+			return nil, fmt.Errorf("the watch never showed the patch of Download %s", name)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return ds, nil
+}
+
+// writeVerbs are the verbs of apiserver_request_total that change state.
+var writeVerbs = []string{"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"}
+
+// countedResources are the resources whose writes P6 counts: the operator's own objects first
+// (Downloads, Jobs: the goal's count), then what Kubernetes writes for each worker (Pods, Events).
+var countedResources = []string{"downloads", "jobs", "pods", "events"}
+
+// operatorWrites are the writes on Downloads and Jobs that the controller and the worker make;
+// the others there are the client's create and delete and the Job controller's status updates.
+var operatorWrites = []string{"downloads.-.PATCH", "downloads.status.PATCH", "jobs.-.POST", "jobs.-.DELETE", "jobs.-.PATCH"}
+
+// writeCounts are apiserver writes by resource/subresource/verb.
+type writeCounts map[string]float64
+
+func (c *demoCluster) writeCounts(ctx context.Context) (writeCounts, error) {
+	text, err := c.apiserverMetrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts := writeCounts{}
+	for _, s := range promSamples(text, "apiserver_request_total") {
+		if !slices.Contains(writeVerbs, s.labels["verb"]) || !slices.Contains(countedResources, s.labels["resource"]) {
+			continue
+		}
+		sub := s.labels["subresource"]
+		if sub == "" {
+			sub = "-"
+		}
+		counts[s.labels["resource"]+"."+sub+"."+s.labels["verb"]] += s.value
+	}
+	return counts, nil
+}
+
+// measureWrites is P6: every apiserver write over the whole life of a set of Downloads (create,
+// the controller's and the worker's writes, the Job controller's, the kubelet's and the
+// scheduler's, deletion and the finalizer), from the apiserver's own request counters taken
+// before the set is created and after it is gone, while nothing else runs. Two sets: short
+// Downloads (1 MiB) and Downloads of about 12 s of processing.
+func (c *demoCluster) measureWrites(ctx context.Context, opts options, sample map[string]float64) error {
+	sets := []struct {
+		name  string
+		files []int64
+	}{{"short", smallFile}, {"long", twelveSecs}}
+	for _, set := range sets {
+		t, err := c.startTracker(ctx)
+		if err != nil {
+			return err
+		}
+		before, err := c.writeCounts(ctx)
+		if err != nil {
+			t.stop()
+			return err
+		}
+		logf("P6 %s: %d Downloads of files %v", set.name, opts.p6Downloads, set.files)
+		names, err := c.createPaced(ctx, uuid.NewString(), set.files, opts.p6Downloads, 0)
+		if err == nil {
+			err = t.waitAll(ctx, "finished", names, 10*time.Minute, finished)
+		}
+		ls := t.snapshot(names)
+		if err == nil {
+			err = checkCompleted(ls)
+		}
+		if err == nil {
+			err = c.deleteAll(ctx, t, names)
+		}
+		t.stop()
+		if err != nil {
+			return err
+		}
+		// Event recorders send in the background; give them time to land.
+		time.Sleep(3 * time.Second)
+		after, err := c.writeCounts(ctx)
+		if err != nil {
+			return err
+		}
+		n := float64(len(names))
+		key := "P6." + set.name + "."
+		perResource := map[string]float64{}
+		var parts []string
+		for k, v := range after {
+			if d := (v - before[k]) / n; d > 0 {
+				sample[key+"writes."+k] = d
+				perResource[strings.SplitN(k, ".", 2)[0]] += d
+				parts = append(parts, fmt.Sprintf("%s %.1f", k, d))
+			}
+		}
+		slices.Sort(parts)
+		processing := between(ls, func(l *lifecycle) time.Time { return l.progress }, func(l *lifecycle) time.Time { return l.result })
+		seconds := percentile(processing, 50) / 1000
+		sample[key+"processing_s"] = seconds
+		sample[key+"goal_writes"] = 6 + seconds/3
+		sample[key+"writes_per_download"] = perResource["downloads"] + perResource["jobs"]
+		for _, r := range countedResources {
+			sample[key+r+"_writes_per_download"] = perResource[r]
+		}
+		sample[key+"kube_writes_per_download"] = perResource["pods"] + perResource["events"]
+		operator := 0.0
+		for _, k := range operatorWrites {
+			operator += sample[key+"writes."+k]
+		}
+		sample[key+"operator_writes_per_download"] = operator
+		logf("P6 %s: %.1f writes per Download on Downloads and Jobs (goal for %.1f s of processing: %.1f), "+
+			"%.1f on Pods, %.1f Events; per Download: %s", set.name, sample[key+"writes_per_download"], seconds,
+			sample[key+"goal_writes"], perResource["pods"], perResource["events"], strings.Join(parts, ", "))
+	}
+	return nil
+}
+
+// measureEndToEnd is P8: n small Downloads initiated at once through the facade, as browsers
+// would, followed to Completed by watches on Downloads, Jobs and worker Pods, then deleted. The
+// time of each step comes from when its watch event arrived.
+func (c *demoCluster) measureEndToEnd(ctx context.Context, opts options, sample map[string]float64) error {
+	t, err := c.startTracker(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.stop()
+	n := opts.p8Downloads
+	logf("P8: initiating %d Downloads of file %d through the facade at %s", n, smallFile[0], c.facadeURL)
+	window := startCPUWindow()
+	sent := make([]time.Time, n)
+	names := make([]string, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	body := fmt.Sprintf(`{"file_ids":[%d]}`, smallFile[0])
+	var retries atomic.Int64
+	for i := range n {
+		wg.Go(func() {
+			sent[i] = time.Now()
+			// The demo's one host forwarder (socat) now and then resets a connection when 100 open
+			// at once; an Idempotency-Key makes the retry safe, as it would for a browser.
+			key := uuid.NewString()
+			for attempt := 1; ; attempt++ {
+				jobID, err := c.initiate(ctx, body, key)
+				if err == nil {
+					names[i] = jobID
+					return
+				}
+				var status statusError
+				if errors.As(err, &status) || attempt == 5 || ctx.Err() != nil {
+					errs <- err
+					return
+				}
+				retries.Add(1)
+				time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	sample["P8.initiate_retries"] = float64(retries.Load())
+	initiated := slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == "" })
+	err = <-errs
+	if err == nil {
+		err = t.waitAll(ctx, "finished", names, 15*time.Minute, finished)
+	}
+	if err != nil {
+		_ = c.deleteAll(ctx, t, initiated)
+		return err
+	}
+	sample["P8.machine_cores"] = window.stop().machineCores
+	ls := t.snapshot(names)
+	if err := checkCompleted(ls); err != nil {
+		_ = c.deleteAll(ctx, t, names)
+		return err
+	}
+	first, last := slices.MinFunc(sent, time.Time.Compare), time.Time{}
+	for _, l := range ls {
+		if l.completed.After(last) {
+			last = l.completed
+		}
+	}
+	sample["P8.downloads_per_min"] = float64(n) / last.Sub(first).Minutes()
+	sample["P8.makespan_s"] = last.Sub(first).Seconds()
+
+	sentAt := map[string]time.Time{}
+	for i, name := range names {
+		sentAt[name] = sent[i]
+	}
+	withSent := func(l *lifecycle) time.Time { return sentAt[l.download.Name] }
+	steps := []struct {
+		key  string
+		a, b func(*lifecycle) time.Time
+	}{
+		{"total", withSent, func(l *lifecycle) time.Time { return l.completed }},
+		{"initiate_to_job", withSent, func(l *lifecycle) time.Time { return l.jobAdded }},
+		// The parts of initiate_to_job: the facade's answer (its create), the controller's reaction.
+		{"initiate_to_download", withSent, func(l *lifecycle) time.Time { return l.added }},
+		{"download_to_job", func(l *lifecycle) time.Time { return l.added }, func(l *lifecycle) time.Time { return l.jobAdded }},
+		{"job_to_pod_started", func(l *lifecycle) time.Time { return l.jobAdded }, func(l *lifecycle) time.Time { return l.podStarted }},
+		{"pod_started_to_job_complete", func(l *lifecycle) time.Time { return l.podStarted }, func(l *lifecycle) time.Time { return l.jobComplete }},
+		{"job_complete_to_completed", func(l *lifecycle) time.Time { return l.jobComplete }, func(l *lifecycle) time.Time { return l.completed }},
+		// The parts of job_to_pod_started: the Job controller creating the Pod, the scheduler
+		// binding it (waiting for CPU requests to fit), the kubelet starting its container.
+		{"job_to_pod_created", func(l *lifecycle) time.Time { return l.jobAdded }, func(l *lifecycle) time.Time { return l.podAdded }},
+		{"pod_created_to_bound", func(l *lifecycle) time.Time { return l.podAdded }, func(l *lifecycle) time.Time { return l.podBound }},
+		{"pod_bound_to_started", func(l *lifecycle) time.Time { return l.podBound }, func(l *lifecycle) time.Time { return l.podStarted }},
+		// The worker's own time, between its first progress report and its result.
+		{"worker_streaming", func(l *lifecycle) time.Time { return l.progress }, func(l *lifecycle) time.Time { return l.result }},
+		{"result_to_job_complete", func(l *lifecycle) time.Time { return l.result }, func(l *lifecycle) time.Time { return l.jobComplete }},
+	}
+	var report []string
+	for _, s := range steps {
+		ds := between(ls, s.a, s.b)
+		sample["P8."+s.key+".p50_s"] = percentile(ds, 50) / 1000
+		sample["P8."+s.key+".p90_s"] = percentile(ds, 90) / 1000
+		report = append(report, fmt.Sprintf("%s p50 %.2f s p90 %.2f s", s.key, sample["P8."+s.key+".p50_s"], sample["P8."+s.key+".p90_s"]))
+	}
+	// Cross-check from the objects' own (whole-second) timestamps: Job created to container started.
+	var server []time.Duration
+	for _, l := range ls {
+		if l.job == nil || l.pod == nil {
+			continue
+		}
+		for _, cs := range l.pod.Status.ContainerStatuses {
+			if cs.State.Terminated != nil {
+				server = append(server, cs.State.Terminated.StartedAt.Sub(l.job.CreationTimestamp.Time))
+			}
+		}
+	}
+	sample["P8.server.job_to_container_started.p50_s"] = percentile(server, 50) / 1000
+	sample["P8.max_concurrent_workers"] = float64(maxOverlap(ls))
+	logf("P8: %d Downloads in %.1f s = %.0f Downloads/min; at most %.0f workers at once; %s", n, sample["P8.makespan_s"],
+		sample["P8.downloads_per_min"], sample["P8.max_concurrent_workers"], strings.Join(report, "; "))
+	return c.deleteAll(ctx, t, names)
+}
+
+// statusError is an answer of the facade other than 202 Accepted: not retried.
+type statusError struct {
+	code int
+	body string
+}
+
+func (e statusError) Error() string { return fmt.Sprintf("initiate answered %d: %s", e.code, e.body) }
+
+// initiate posts one initiate to the demo facade and returns the jobId.
+func (c *demoCluster) initiate(ctx context.Context, body, idempotencyKey string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.facadeURL+"/v1/download/initiate", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", idempotencyKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("initiating: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("initiating: %w", err)
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return "", statusError{resp.StatusCode, string(raw)}
+	}
+	var accepted facade.InitiateResponse
+	if err := json.Unmarshal(raw, &accepted); err != nil {
+		return "", statusError{resp.StatusCode, string(raw)}
+	}
+	return accepted.JobID, nil
+}
+
+// maxOverlap is the most worker Pods that were running at once (bound to Job Complete).
+func maxOverlap(ls []lifecycle) int {
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	var edges []edge
+	for _, l := range ls {
+		if !l.podBound.IsZero() && !l.jobComplete.IsZero() {
+			edges = append(edges, edge{l.podBound, 1}, edge{l.jobComplete, -1})
+		}
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta
+	})
+	most, now := 0, 0
+	for _, e := range edges {
+		now += e.delta
+		most = max(most, now)
+	}
+	return most
+}
+
+// measure runs the selected figures of the real cluster once.
+func (c *demoCluster) measure(ctx context.Context, opts options, wants func(string) bool, sample map[string]float64) error {
+	if wants("P5") {
+		if err := c.measureCompletion(ctx, opts, sample); err != nil {
+			return fmt.Errorf("P5: %w", err)
+		}
+	}
+	if wants("P6") {
+		if err := c.measureWrites(ctx, opts, sample); err != nil {
+			return fmt.Errorf("P6: %w", err)
+		}
+	}
+	if wants("P8") {
+		if err := c.measureEndToEnd(ctx, opts, sample); err != nil {
+			return fmt.Errorf("P8: %w", err)
+		}
+	}
+	return nil
+}
+
+// measureCluster brings up the demo stack and measures P5, P6 and P8 on it, opts.runs times.
+func measureCluster(ctx context.Context, opts options, wants func(string) bool, results *Results) error {
+	dir, err := os.MkdirTemp("", "download-bench-cluster-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if opts.keep {
+			logf("kept %s", dir)
+		} else {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	c, err := startDemo(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if err := c.cleanStale(ctx); err != nil {
+		return err
+	}
+	for run := range opts.runs {
+		logf("real cluster, run %d of %d", run+1, opts.runs)
+		if err := c.measure(ctx, opts, wants, results.sample(run)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
