@@ -19,6 +19,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -27,8 +29,12 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 )
@@ -138,8 +144,24 @@ func (r *DownloadReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Clock = clock.RealClock{}
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&downloadv1alpha1.Download{}).
+		For(&downloadv1alpha1.Download{}, builder.WithPredicates(notStatusOnly())).
 		Owns(&batchv1.Job{}).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: max(1, r.Options.MaxConcurrentReconciles)}).
 		Named("download").
 		Complete(r)
+}
+
+// notStatusOnly drops the updates of a Download that changed only its status, which are this
+// controller's own writes: everything a status depends on arrives through the Job's events or a
+// requeue, so reconciling after each write would double the reconciles and their reads for
+// nothing. Changes to spec, labels, annotations, finalizers or deletion still pass.
+func notStatusOnly() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		before, after := e.ObjectOld, e.ObjectNew
+		return before.GetGeneration() != after.GetGeneration() ||
+			!before.GetDeletionTimestamp().Equal(after.GetDeletionTimestamp()) ||
+			!maps.Equal(before.GetLabels(), after.GetLabels()) ||
+			!maps.Equal(before.GetAnnotations(), after.GetAnnotations()) ||
+			!slices.Equal(before.GetFinalizers(), after.GetFinalizers())
+	}}
 }

@@ -103,6 +103,11 @@ func workerPodsStarted(job *batchv1.Job) int32 {
 
 // recordProgress sets bytes, percentage and an ETA from the rate observed since the Job started.
 func (r *DownloadReconciler) recordProgress(status *downloadv1alpha1.DownloadStatus, progress jobreport.Progress) {
+	// Only a new report moves the ETA. Recomputed from the clock at every reconcile, it would
+	// change with nothing new to tell, and each change would cost another status write.
+	if status.EtaSeconds != nil && progress.BytesDone == status.BytesDone && progress.BytesTotal == status.BytesTotal {
+		return
+	}
 	status.BytesDone, status.BytesTotal = progress.BytesDone, progress.BytesTotal
 	status.Progress = 0
 	if progress.BytesTotal > 0 {

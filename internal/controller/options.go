@@ -34,6 +34,10 @@ type Options struct {
 	WorkerImage          string
 	WorkerServiceAccount string
 	WorkerResources      corev1.ResourceRequirements
+	// MaxConcurrentReconciles is how many Downloads are reconciled at once. A reconcile mostly
+	// waits on the apiserver, so one at a time leaves a controller that starts with thousands of
+	// Downloads, or meets a burst of them, working through them slowly.
+	MaxConcurrentReconciles int
 	// WorkerTracingEnv is the controller's own OpenTelemetry export settings (OTEL_* variables),
 	// passed on so that workers export their spans to the same collector.
 	WorkerTracingEnv []corev1.EnvVar

@@ -76,14 +76,16 @@ type Flags struct {
 	WorkerMemoryRequest string
 	WorkerCPULimit      string
 	WorkerMemoryLimit   string
-	StorageSecret       string
-	StorageEndpoint     string
-	StorageSecure       bool
-	StoragePublicURL    string
-	StorageRegion       string
-	SourceBucket        string
-	SourceKeyTemplate   string
-	ArchiveBucket       string
+	// MaxConcurrentReconciles is how many Downloads the controller reconciles at once.
+	MaxConcurrentReconciles int
+	StorageSecret           string
+	StorageEndpoint         string
+	StorageSecure           bool
+	StoragePublicURL        string
+	StorageRegion           string
+	SourceBucket            string
+	SourceKeyTemplate       string
+	ArchiveBucket           string
 }
 
 func (f *Flags) bind(fs *flag.FlagSet) {
@@ -107,6 +109,8 @@ func (f *Flags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.WorkerMemoryRequest, "worker-memory-request", "64Mi", "Memory request of each worker Pod.")
 	fs.StringVar(&f.WorkerCPULimit, "worker-cpu-limit", "1", "CPU limit of each worker Pod.")
 	fs.StringVar(&f.WorkerMemoryLimit, "worker-memory-limit", "128Mi", "Memory limit of each worker Pod.")
+	fs.IntVar(&f.MaxConcurrentReconciles, "max-concurrent-reconciles", 4,
+		"Downloads reconciled at once; each reconcile mostly waits on the apiserver.")
 	fs.StringVar(&f.StorageSecret, "storage-secret", "download-storage",
 		"Secret with the keys accessKey and secretKey, in each served namespace, mounted into workers.")
 	fs.StringVar(&f.StorageEndpoint, "storage-endpoint", "", "host:port of object storage as seen from inside the cluster.")
@@ -144,17 +148,18 @@ func (f *Flags) options() (controller.Options, error) {
 		return controller.Options{}, err
 	}
 	return controller.Options{
-		Namespaces:           namespaces,
-		WorkerImage:          f.WorkerImage,
-		WorkerServiceAccount: f.WorkerServiceAccount,
-		WorkerResources:      resources,
-		StorageSecret:        f.StorageSecret,
-		StorageEndpoint:      f.StorageEndpoint,
-		StorageSecure:        f.StorageSecure,
-		SourceBucket:         f.SourceBucket,
-		SourceKeyTemplate:    f.SourceKeyTemplate,
-		ArchiveBucket:        f.ArchiveBucket,
-		WorkerTracingEnv:     workerTracingEnv(os.Environ()),
+		Namespaces:              namespaces,
+		WorkerImage:             f.WorkerImage,
+		WorkerServiceAccount:    f.WorkerServiceAccount,
+		WorkerResources:         resources,
+		StorageSecret:           f.StorageSecret,
+		StorageEndpoint:         f.StorageEndpoint,
+		StorageSecure:           f.StorageSecure,
+		SourceBucket:            f.SourceBucket,
+		SourceKeyTemplate:       f.SourceKeyTemplate,
+		ArchiveBucket:           f.ArchiveBucket,
+		WorkerTracingEnv:        workerTracingEnv(os.Environ()),
+		MaxConcurrentReconciles: f.MaxConcurrentReconciles,
 	}, nil
 }
 
@@ -273,12 +278,17 @@ func run(f Flags) error {
 			// The process exits right after the manager stops, so releasing the lease early is safe
 			// and lets the next leader start without waiting for the lease to expire.
 			LeaderElectionReleaseOnCancel: true,
-			Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-				&batchv1.Job{}: {
-					Namespaces: servedNamespaces,
-					Label:      labels.SelectorFromSet(labels.Set{controller.ComponentLabel: controller.WorkerComponent}),
+			Cache: cache.Options{
+				// managedFields is a third of a cached object's size and nothing here reads it.
+				DefaultTransform: cache.TransformStripManagedFields(),
+				ByObject: map[client.Object]cache.ByObject{
+					&batchv1.Job{}: {
+						Namespaces: servedNamespaces,
+						Label:      labels.SelectorFromSet(labels.Set{controller.ComponentLabel: controller.WorkerComponent}),
+						Transform:  slimJob,
+					},
 				},
-			}},
+			},
 		})
 	})
 	if err != nil {
@@ -303,6 +313,19 @@ func run(f Flags) error {
 	}
 	ctrl.Log.WithName("setup").Info("starting controller", "namespaces", sets.List(opts.Namespaces), "workerImage", opts.WorkerImage)
 	return mgr.Start(ctx)
+}
+
+// slimJob keeps in the cache only what the controller reads of a worker Job: its identity,
+// owner, labels, report annotations and status. The Pod template is most of a Job and would
+// otherwise cost memory for every Download still around.
+func slimJob(obj any) (any, error) {
+	job, ok := obj.(*batchv1.Job)
+	if !ok {
+		return obj, nil
+	}
+	job.ManagedFields = nil
+	job.Spec.Template = corev1.PodTemplateSpec{}
+	return job, nil
 }
 
 // startupBackoff paces whenReachable: quick at first, for a blip, then every 10 s at most.

@@ -61,7 +61,8 @@ func newProgressThrottle(reporter Reporter, clk clock.PassiveClock, interval tim
 	return &progressThrottle{reporter: reporter, clock: clk, interval: interval, log: log}
 }
 
-// offer writes p unless it equals the last write or the last attempt is younger than interval.
+// offer writes p unless it equals the last write or the last attempt is younger than interval
+// (less a quarter of it, for ticks that follow a late one).
 // The first offer is always written, so the controller learns bytesTotal early.
 func (t *progressThrottle) offer(ctx context.Context, p jobreport.Progress) {
 	t.write(ctx, p, false)
@@ -80,7 +81,11 @@ func (t *progressThrottle) write(ctx context.Context, p jobreport.Progress, igno
 		return
 	}
 	now := t.clock.Now()
-	if !ignoreInterval && !t.lastAttempt.IsZero() && now.Sub(t.lastAttempt) < t.interval {
+	// The ticker fires every interval, but a busy node may run the previous tick's write late,
+	// which makes the next tick look early. Without the slack that tick would be dropped, and
+	// reports would come every two intervals exactly when the worker is slow.
+	slack := t.interval / 4
+	if !ignoreInterval && !t.lastAttempt.IsZero() && now.Sub(t.lastAttempt) < t.interval-slack {
 		return
 	}
 	// A failed attempt still counts against the interval, so a struggling apiserver is not

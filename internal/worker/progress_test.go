@@ -99,6 +99,23 @@ func TestProgressThrottleWritesAtMostOncePerIntervalAndOnlyChanges(t *testing.T)
 	}
 }
 
+func TestProgressThrottleTakesATickThatFollowsALateOne(t *testing.T) {
+	const interval = 3 * time.Second
+	ctx := context.Background()
+	log := &progressLog{}
+	throttle, clk := newTestThrottle(interval, log)
+
+	throttle.offer(ctx, done(0))
+	// The next tick is due at 3 s but runs at 3.5 s on a busy node; the one after at 6 s.
+	clk.Step(interval + 500*time.Millisecond)
+	throttle.offer(ctx, done(10))
+	clk.Step(interval - 500*time.Millisecond)
+	throttle.offer(ctx, done(20))
+	if got := log.writes(); !slices.Equal(got, []jobreport.Progress{done(0), done(10), done(20)}) {
+		t.Fatalf("writes = %+v, want one per tick although one tick ran late", got)
+	}
+}
+
 func TestProgressThrottleRetriesAFailedWriteNextInterval(t *testing.T) {
 	const interval = time.Second
 	ctx := context.Background()
