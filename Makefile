@@ -94,10 +94,14 @@ test-e2e: web-build ## Run the e2e suite and the browser tests on the local clus
 test-drills: ## Run the reliability and security drills on the local cluster (docs/reliability.md).
 	go test -tags e2e ./test/e2e/ -count=1 -timeout 60m -v -ginkgo.v -ginkgo.label-filter=drill
 
+# One run of every figure takes about 30 min here (P5, P6 and P8 bring up the demo cluster);
+# BENCH_RUNS=3 gives each figure's spread over three runs, in about three times as long.
+BENCH_RUNS ?= 1
+
 .PHONY: bench
 bench: ## Measure the performance figures (docs/performance.md) and redraw the plot; needs wrk (apt).
 	@command -v wrk >/dev/null || apt-get install -y -q --no-install-recommends wrk
-	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" go run ./hack/bench --out docs
+	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" go run ./hack/bench --out docs --runs $(BENCH_RUNS)
 
 .PHONY: bench-check
 bench-check: ## Measure afresh; fail only on a clear regression against docs/performance-results.json.

@@ -76,7 +76,7 @@ var _ = Describe("Tracing", Ordered, Label("tracing"), func() {
 		DeferCleanup(func(ctx SpecContext) { _ = api.Cancel(ctx, initiated.JobID) })
 		final, err := api.Wait(ctx, initiated.JobID, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(final.Status).To(Equal("completed"), "%+v", final)
+		Expect(final.Status).To(Equal(dlclient.StateCompleted), "%+v", final)
 
 		By("waiting for every component's spans to reach the receiver")
 		waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
