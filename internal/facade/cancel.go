@@ -54,7 +54,7 @@ func (f *Facade) cancel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no job "+doc.jobID)
 		return
 	default:
-		f.log.Error("deleting a Download", "error", err, "jobId", doc.jobID)
+		f.log.ErrorContext(r.Context(), "deleting a Download", "error", err, "jobId", doc.jobID)
 		retryAfter(w, time.Second)
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot cancel right now; retry shortly")
 		return

@@ -53,7 +53,7 @@ func (f *Facade) check(w http.ResponseWriter, r *http.Request) {
 	}
 	var answer CheckResponse
 	if err := f.askController(r.Context(), "/v1/files/"+strconv.FormatInt(req.FileID, 10), &answer); err != nil {
-		f.log.Warn("file check failed", "error", err, "fileId", req.FileID)
+		f.log.WarnContext(r.Context(), "file check failed", "error", err, "fileId", req.FileID)
 		retryAfter(w, time.Second)
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "storage cannot be checked right now; retry shortly")
 		return

@@ -100,7 +100,7 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 	defer unlock()
 	active, err := f.activeDownloads(ctx, clientHash)
 	if err != nil {
-		f.log.Error("counting active Downloads", "error", err)
+		f.log.ErrorContext(ctx, "counting active Downloads", "error", err)
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot read job state; retry shortly")
 		return
 	}
@@ -139,7 +139,7 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 		// Another replica (or a concurrent request) won the race for this key.
 		existing, err := f.readAround(ctx, name)
 		if err != nil {
-			f.log.Error("reading the Download of a replayed key", "error", err, "jobId", name)
+			f.log.ErrorContext(ctx, "reading the Download of a replayed key", "error", err, "jobId", name)
 			writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot read job state; retry shortly")
 			return
 		}
@@ -150,7 +150,7 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, truncate(err.Error()))
 		return
 	default:
-		f.log.Error("creating a Download", "error", err)
+		f.log.ErrorContext(ctx, "creating a Download", "error", err)
 		retryAfter(w, time.Second)
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot create the job right now; retry shortly")
 		return

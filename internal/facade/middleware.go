@@ -180,7 +180,7 @@ func (f *Facade) recoverPanics(next http.Handler) http.Handler {
 			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v)
 			}
-			f.log.Error("handler panicked", "panic", v, "requestID", infoFrom(r.Context()).requestID, "path", r.URL.Path)
+			f.log.ErrorContext(r.Context(), "handler panicked", "panic", v, "requestID", infoFrom(r.Context()).requestID, "path", r.URL.Path)
 			if rec, ok := w.(*statusRecorder); ok && rec.status != 0 {
 				return // the answer has begun; all we can do is end it
 			}
@@ -211,7 +211,7 @@ func (f *Facade) observe(next http.Handler) http.Handler {
 		f.metrics.observe(info.route, rec.status, took)
 		// Checked first: the arguments alone would cost every request allocations.
 		if f.log.Enabled(r.Context(), slog.LevelDebug) {
-			f.log.Debug("request", "method", r.Method, "route", info.route.path, "status", rec.status,
+			f.log.DebugContext(r.Context(), "request", "method", r.Method, "route", info.route.path, "status", rec.status,
 				"duration", took, "requestID", info.requestID)
 		}
 	})
