@@ -51,16 +51,7 @@ func TestStackRunsADownloadEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	resp, err := http.Post(s.Facade.URL+"/v1/download/initiate", "application/json", strings.NewReader(`{"file_ids":[70000]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted facade.InitiateResponse
-	if err := json.NewDecoder(resp.Body).Decode(&accepted); err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("initiate: %d %v", resp.StatusCode, err)
-	}
-	_ = resp.Body.Close()
-
+	accepted := initiate(t, s, `{"file_ids":[70000]}`)
 	done, err := s.RunToCompletion(ctx, accepted.JobID)
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +72,21 @@ func TestStackRunsADownloadEndToEnd(t *testing.T) {
 	if s.Facade.APIRequests() == 0 {
 		t.Error("the facade's apiserver requests are not counted")
 	}
+}
+
+// initiate posts body to the stack's facade and returns its 202 answer.
+func initiate(t *testing.T, s *stack.Stack, body string) facade.InitiateResponse {
+	t.Helper()
+	resp, err := http.Post(s.Facade.URL+"/v1/download/initiate", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var accepted facade.InitiateResponse
+	if err := json.NewDecoder(resp.Body).Decode(&accepted); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("initiate: %d %v", resp.StatusCode, err)
+	}
+	return accepted
 }
 
 func testLog() io.Writer {

@@ -18,7 +18,6 @@ package stack_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -68,15 +67,7 @@ func TestOneTracePerDownload(t *testing.T) {
 		}
 	}
 
-	resp, err := http.Post(s.Facade.URL+"/v1/download/initiate", "application/json", strings.NewReader(`{"file_ids":[70000,70001]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted facade.InitiateResponse
-	if err := json.NewDecoder(resp.Body).Decode(&accepted); err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("initiate: %d %v", resp.StatusCode, err)
-	}
-	_ = resp.Body.Close()
+	accepted := initiate(t, s, `{"file_ids":[70000,70001]}`)
 	done, err := s.RunToCompletion(ctx, accepted.JobID)
 	if err != nil {
 		t.Fatal(err)
