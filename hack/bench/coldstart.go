@@ -78,7 +78,7 @@ func measureColdStart(ctx context.Context, opts options, results *Results) error
 	}
 	results.Notes["P7"] = fmt.Sprintf("%d Downloads in a served namespace of envtest (no Job controller: the Jobs the "+
 		"controller creates stay objects); reconciled = the first watch event with status.observedGeneration; "+
-		"the controller runs with its defaults (1 concurrent reconcile, no client-side QPS limit)", opts.coldStartDownloads)
+		"the controller runs with its defaults (4 concurrent reconciles, no client-side QPS limit)", opts.coldStartDownloads)
 	for _, s := range results.Samples {
 		if s["P7.extrapolated"] > 0 {
 			results.Notes["P7"] += fmt.Sprintf("; not all were reconciled within --coldstart-timeout %s (%.0f were), so the "+
