@@ -68,11 +68,7 @@ func Command(ctx context.Context, args []string, stderr io.Writer) int {
 		// Traces help, but a misconfigured collector must not take the API down.
 		log.Warn("tracing is off", "error", err)
 	}
-	defer func() {
-		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(flushCtx)
-	}()
+	defer func() { _ = tracing.Flush(ctx, shutdownTracing) }()
 	cfg.Tracing = tracing.Enabled()
 	restConfig, err := loadRESTConfig(kubeconfig)
 	if err != nil {

@@ -262,11 +262,7 @@ func run(f Flags) error {
 		// Traces help, but a collector that is misconfigured must not stop Downloads.
 		ctrl.Log.WithName("setup").Error(err, "tracing is off")
 	}
-	defer func() {
-		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(flushCtx)
-	}()
+	defer func() { _ = tracing.Flush(ctx, shutdownTracing) }()
 	restConfig := ctrl.GetConfigOrDie()
 	mgr, err := whenReachable(ctx, func() (ctrl.Manager, error) {
 		return ctrl.NewManager(restConfig, ctrl.Options{

@@ -33,6 +33,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -145,6 +146,18 @@ func Setup(ctx context.Context, serviceName string, opts ...Option) (shutdown fu
 		}
 		return nil
 	}, nil
+}
+
+// FlushTimeout bounds the export of the last spans at exit. It stays well inside a Pod's
+// termination grace period, so that a process stopped by SIGTERM still exits on its own.
+const FlushTimeout = 5 * time.Second
+
+// Flush runs the shutdown Setup returned, with FlushTimeout from now. It does not inherit ctx's
+// cancellation: ctx is typically cancelled by the very SIGTERM that makes the process stop.
+func Flush(ctx context.Context, shutdown func(context.Context) error) error {
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FlushTimeout)
+	defer cancel()
+	return shutdown(flushCtx)
 }
 
 // protocol is the OTLP transport the environment asks for. The specification makes

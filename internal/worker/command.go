@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -47,10 +46,6 @@ const (
 	EnvAccessKey = "STORAGE_ACCESS_KEY"
 	EnvSecretKey = "STORAGE_SECRET_KEY"
 )
-
-// flushTimeout bounds the export of the last spans at exit. It must stay well inside the Pod's
-// termination grace period, so that a worker stopped by SIGTERM still exits on its own.
-const flushTimeout = 5 * time.Second
 
 // options are Command's flags beyond Config.
 type options struct {
@@ -87,13 +82,10 @@ func Command(ctx context.Context, args []string, stderr io.Writer) int {
 	shutdownTracing, err := tracing.Setup(ctx, tracing.ServiceWorker, tracing.WithLogger(log))
 	if err != nil {
 		// Tracing is an aid: the archive matters more than its spans.
-		log.WarnContext(ctx, "tracing disabled", "error", err)
+		log.WarnContext(ctx, "tracing is off", "error", err)
 	}
 	defer func() {
-		// A fresh context: ctx is cancelled by the SIGTERM that may be why the worker stops.
-		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
-		defer cancel()
-		if err := shutdownTracing(flushCtx); err != nil {
+		if err := tracing.Flush(ctx, shutdownTracing); err != nil {
 			log.WarnContext(ctx, "could not export the last spans", "error", err)
 		}
 	}()
