@@ -120,7 +120,8 @@ func (p *process) stop() {
 }
 
 func startEnvironment(ctx context.Context, opts options) (_ *environment, err error) {
-	env := &environment{keep: opts.keep, facadeEnv: opts.facadeEnv}
+	// Both facades and sampleDownload share one client id key, so that labels agree.
+	env := &environment{keep: opts.keep, facadeEnv: append([]string{facade.ClientIDKeyEnv + "=" + benchClientIDKey}, opts.facadeEnv...)}
 	if env.dir, err = os.MkdirTemp("", "download-bench-"); err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func startEnvironment(ctx context.Context, opts options) (_ *environment, err er
 		return nil, err
 	}
 	env.bareURL = env.bare.url + strings.TrimPrefix(env.statusURL, env.polled.url)
-	if env.initiator, err = env.startFacade(ctx, "initiate-facade", env.stack.FacadeKubeconfig, initiateNamespace, "--trust-proxy"); err != nil {
+	if env.initiator, err = env.startFacade(ctx, "initiate-facade", env.stack.FacadeKubeconfig, initiateNamespace, "--trusted-proxies=127.0.0.0/8"); err != nil {
 		return nil, err
 	}
 	env.idleRSS()
@@ -242,15 +243,21 @@ func (env *environment) startFacade(ctx context.Context, name, kubeconfig, names
 	if err != nil {
 		return nil, err
 	}
+	probePort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	args := append([]string{"facade", "--kubeconfig", kubeconfig, "--namespace", namespace,
-		"--listen", "127.0.0.1:" + strconv.Itoa(port), "--rate-limit", "1e9", "--rate-burst", "1000000000",
-		"--max-active-per-client", "1000000"}, extra...)
+		"--listen", "127.0.0.1:" + strconv.Itoa(port), "--probe-bind-address", "127.0.0.1:" + strconv.Itoa(probePort),
+		"--rate-limit", "1e9", "--rate-burst", "1000000000", "--max-active-per-client", "1000000",
+		// The load generators are one host with many connections.
+		"--max-connections-per-client", "0", "--max-streams-per-client", "0"}, extra...)
 	p, err := startProcess(name, env.binary, args, env.facadeEnv, filepath.Join(env.dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
 	p.url = "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitReady(ctx, p, p.url+"/readyz"); err != nil {
+	if err := waitReady(ctx, p, "http://127.0.0.1:"+strconv.Itoa(probePort)+"/readyz"); err != nil {
 		p.stop()
 		return nil, err
 	}
@@ -309,13 +316,16 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// benchClientIDKey is the facades' client id key; a benchmark has no secret to keep.
+const benchClientIDKey = "download-operator-bench-client-id-key"
+
 // sampleDownload is the object a facade initiate of sampleFileIDs creates, for a client.
 func sampleDownload(namespace, client string) *downloadv1alpha1.Download {
 	ids, _ := json.Marshal(sampleFileIDs)
 	return &downloadv1alpha1.Download{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: uuid.NewString(), Namespace: namespace,
-			Labels:      map[string]string{facade.ClientLabel: facade.ClientHash(client)},
+			Labels:      map[string]string{facade.ClientLabel: facade.ClientLabelValue([]byte(benchClientIDKey), client)},
 			Annotations: map[string]string{facade.RequestHashAnnotation: sha256Hex(ids)},
 		},
 		Spec: downloadv1alpha1.DownloadSpec{FileIDs: sampleFileIDs},

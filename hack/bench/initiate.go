@@ -57,7 +57,7 @@ func (env *environment) measureInitiate(ctx context.Context, opts options, sampl
 		return fmt.Sprintf("10.2.%d.%d", (i/250)%250, i%250)
 	}
 	facadeRun := func(d time.Duration, m *vegeta.Metrics) error {
-		// Each initiate comes from another client (X-Forwarded-For, --trust-proxy), as from a
+		// Each initiate comes from another client (X-Forwarded-For, --trusted-proxies), as from a
 		// fleet of browsers: one client's initiates are serialised by the facade.
 		targeter := func(t *vegeta.Target) error {
 			t.Method, t.URL = "POST", env.initiator.url+"/v1/download/initiate"

@@ -51,7 +51,7 @@ func (f *Facade) cancel(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		writeError(w, http.StatusNotFound, CodeNotFound, "no job "+doc.jobID)
+		writeError(w, http.StatusNotFound, CodeNotFound, noJob(doc.jobID))
 		return
 	default:
 		f.log.ErrorContext(r.Context(), "deleting a Download", "error", err, "jobId", doc.jobID)

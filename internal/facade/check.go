@@ -23,6 +23,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
@@ -47,8 +48,8 @@ func (f *Facade) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.FileID < downloadv1alpha1.MinFileID || req.FileID > downloadv1alpha1.MaxFileID {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("file_id must be in [%d, %d]",
-			downloadv1alpha1.MinFileID, downloadv1alpha1.MaxFileID))
+		writeError(w, http.StatusBadRequest, CodeBadRequest, publicMessage(fmt.Sprintf("file_id must be in [%d, %d]",
+			downloadv1alpha1.MinFileID, downloadv1alpha1.MaxFileID)))
 		return
 	}
 	var answer CheckResponse
@@ -89,6 +90,15 @@ func (f *Facade) askController(ctx context.Context, path string, into any) error
 		return fmt.Errorf("decoding the controller's answer: %w", err)
 	}
 	return nil
+}
+
+// truncate keeps the controller's answers short in the log.
+func truncate(s string) string {
+	const limit = 300
+	if len(s) <= limit {
+		return s
+	}
+	return strings.ToValidUTF8(s[:limit], "") + "..."
 }
 
 func (f *Facade) checkStorage(ctx context.Context) error {

@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/net/netutil"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -54,7 +53,7 @@ func Command(ctx context.Context, args []string, stderr io.Writer) int {
 	// client-go and controller-runtime log through logr; route them into the same JSON stream.
 	logf.SetLogger(logr.FromSlogHandler(log.Handler()))
 
-	cfg, listen, kubeconfig, err := parseFlags(args, stderr)
+	cfg, addrs, kubeconfig, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -80,25 +79,36 @@ func Command(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("cannot start the facade", "error", err)
 		return 2
 	}
-	if err := serve(ctx, f, listen, log); err != nil {
+	if err := serve(ctx, f, addrs, log); err != nil {
 		log.Error("facade stopped", "error", err)
 		return 1
 	}
 	return 0
 }
 
-func parseFlags(args []string, stderr io.Writer) (cfg Config, listen, kubeconfig string, err error) {
+// listenAddrs are the facade's two listeners.
+type listenAddrs struct {
+	api, probes string
+}
+
+func parseFlags(args []string, stderr io.Writer) (cfg Config, addrs listenAddrs, kubeconfig string, err error) {
 	cfg = DefaultConfig(os.Getenv("POD_NAMESPACE"))
-	var origins string
+	if key := os.Getenv(ClientIDKeyEnv); key != "" {
+		cfg.ClientIDKey = []byte(key)
+	}
+	var origins, proxies string
 	fs := flag.NewFlagSet("facade", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&listen, "listen", DefaultListen, "address to serve the API on")
+	fs.StringVar(&addrs.api, "listen", DefaultListen, "address to serve the API on")
+	fs.StringVar(&addrs.probes, "probe-bind-address", DefaultProbeListen,
+		"address to serve /healthz, /readyz and /metrics on, apart from the API's connections and limits")
 	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "namespace of the Downloads (default: POD_NAMESPACE)")
 	fs.StringVar(&cfg.ControllerURL, "controller-url", "",
 		"base URL of the controller's file-check endpoint, e.g. http://download-operator-controller:8082")
 	fs.StringVar(&origins, "cors-origins", "*", "comma-separated browser origins allowed by CORS; * allows any")
-	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false,
-		"identify clients by the first X-Forwarded-For hop (only behind a proxy that sets it)")
+	fs.StringVar(&proxies, "trusted-proxies", "",
+		"comma-separated CIDRs of the proxies in front of the facade; a request from one is attributed to the "+
+			"rightmost X-Forwarded-For address outside them (none: X-Forwarded-For is ignored)")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", DefaultRateLimit, "requests per second allowed per client")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", DefaultRateBurst, "requests a client may send at once")
 	fs.IntVar(&cfg.MaxActivePerClient, "max-active-per-client", DefaultMaxActivePerClient,
@@ -109,12 +119,22 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, listen, kubeconfig
 		"bundling rate cap of each Download the facade creates, in bytes per second (0: none)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", DefaultMaxConnections,
 		"client connections served at once, SSE streams and idle keep-alives included; more wait to be accepted (0: no limit)")
+	fs.IntVar(&cfg.MaxConnectionsPerClient, "max-connections-per-client", DefaultMaxConnectionsPerClient,
+		"connections one peer address may hold open, trusted proxies exempt; more are answered 429 (0: no limit)")
+	fs.IntVar(&cfg.MaxStreamsPerClient, "max-streams-per-client", DefaultMaxStreamsPerClient,
+		"SSE streams one client may hold open on this replica; more are answered 429 (0: no limit)")
 	fs.DurationVar(&cfg.HeartbeatInterval, "sse-heartbeat", DefaultHeartbeat, "interval of SSE heartbeat comments")
 	if err := fs.Parse(args); err != nil {
-		return cfg, "", "", err
+		return cfg, addrs, "", err
 	}
 	if fs.NArg() > 0 {
-		return cfg, "", "", fmt.Errorf("unexpected arguments %q", fs.Args())
+		return cfg, addrs, "", fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.TrustedProxies, err = ParseTrustedProxies(proxies); err != nil {
+		return cfg, addrs, "", fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if addrs.api == addrs.probes {
+		return cfg, addrs, "", fmt.Errorf("--listen and --probe-bind-address are both %s; probes need a port of their own", addrs.api)
 	}
 	cfg.CORSOrigins = nil
 	for _, o := range strings.Split(origins, ",") {
@@ -122,7 +142,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, listen, kubeconfig
 			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
 		}
 	}
-	return cfg, listen, kubeconfig, cfg.validate()
+	return cfg, addrs, kubeconfig, cfg.validate()
 }
 
 func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
@@ -140,35 +160,28 @@ func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// listenLimited listens on addr and accepts at most maxConns connections at a time (0: any
-// number). Further clients are not refused: they wait in the kernel's accept backlog until a
-// connection closes, which bounds the memory an overload can take.
-func listenLimited(addr string, maxConns int) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", addr, err)
-	}
-	if maxConns > 0 {
-		ln = netutil.LimitListener(ln, maxConns)
-	}
-	return ln, nil
-}
-
-// serve runs the cache and the HTTP server until ctx ends, then shuts down gracefully: the
-// listener closes, SSE streams drain, and requests in flight finish within shutdownGrace.
-func serve(ctx context.Context, f *Facade, listen string, log *slog.Logger) error {
-	ln, err := listenLimited(listen, f.cfg.MaxConnections)
+// serve runs the cache and the two HTTP servers until ctx ends, then shuts down gracefully: the
+// listeners close, SSE streams drain, and requests in flight finish within shutdownGrace.
+func serve(ctx context.Context, f *Facade, addrs listenAddrs, log *slog.Logger) error {
+	apiLn, err := f.Listen(addrs.api)
 	if err != nil {
 		return err
+	}
+	probeLn, err := net.Listen("tcp", addrs.probes)
+	if err != nil {
+		_ = apiLn.Close()
+		return fmt.Errorf("listening on %s: %w", addrs.probes, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cacheDone := make(chan error, 1)
 	go func() { cacheDone <- f.Start(ctx) }()
-	srv := f.NewServer(listen)
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- srv.Serve(ln) }()
-	log.Info("facade serving", "listen", ln.Addr().String(), "namespace", f.cfg.Namespace)
+	api, probes := f.NewServer(addrs.api), f.NewProbeServer(addrs.probes)
+	serveDone := make(chan error, 2)
+	go func() { serveDone <- api.Serve(apiLn) }()
+	go func() { serveDone <- probes.Serve(probeLn) }()
+	log.Info("facade serving", "listen", apiLn.Addr().String(), "probes", probeLn.Addr().String(),
+		"namespace", f.cfg.Namespace, "trustedProxies", len(f.cfg.TrustedProxies))
 
 	var runErr error
 	select {
@@ -180,8 +193,11 @@ func serve(ctx context.Context, f *Facade, listen string, log *slog.Logger) erro
 	}
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancelShutdown()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		runErr = errors.Join(runErr, fmt.Errorf("shutting down: %w", err))
+	// The API first: probes and scrapes keep being answered while its clients drain.
+	for _, srv := range []*http.Server{api, probes} {
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			runErr = errors.Join(runErr, fmt.Errorf("shutting down: %w", err))
+		}
 	}
 	cancel()
 	log.Info("facade stopped")

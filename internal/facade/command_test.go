@@ -32,12 +32,8 @@ import (
 // Deployment would pass, as the restricted facade user, and stops it as SIGTERM would.
 func TestCommandServesUntilCancelled(t *testing.T) {
 	s := sharedStack(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	t.Setenv(facade.ClientIDKeyEnv, "") // the warning below is part of the test
+	addr, probeAddr := freeAddr(t), freeAddr(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -47,14 +43,15 @@ func TestCommandServesUntilCancelled(t *testing.T) {
 	exit := make(chan int, 1)
 	go func() {
 		exit <- facade.Command(ctx, []string{
-			"--listen=" + addr, "--namespace=default", "--kubeconfig=" + s.FacadeKubeconfig,
+			"--listen=" + addr, "--probe-bind-address=" + probeAddr, "--namespace=default", "--kubeconfig=" + s.FacadeKubeconfig,
 			"--controller-url=" + s.FileCheck.URL, "--cors-origins=https://app.example",
 			"--rate-limit=50", "--rate-burst=100", "--max-active-per-client=3", "--max-connections=64",
+			"--trusted-proxies=10.0.0.0/8", "--max-connections-per-client=8", "--max-streams-per-client=2",
 		}, stderr)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := http.Get("http://" + probeAddr + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -74,6 +71,19 @@ func TestCommandServesUntilCancelled(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("RateLimit-Limit") != "100" {
 		t.Errorf("/health: %d, RateLimit-Limit %q", resp.StatusCode, resp.Header.Get("RateLimit-Limit"))
 	}
+	for _, path := range []string{"/healthz", "/metrics"} {
+		resp, err := http.Get("http://" + probeAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("probe port %s: %d", path, resp.StatusCode)
+		}
+	}
+	if !strings.Contains(stderr.String(), "NO CLIENT ID KEY") {
+		t.Errorf("no warning about the missing client id key:\n%s", stderr.String())
+	}
 	cancel()
 	select {
 	case code := <-exit:
@@ -88,6 +98,17 @@ func TestCommandServesUntilCancelled(t *testing.T) {
 	}
 }
 
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String()
+}
+
 func TestCommandRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--namespace="},
@@ -97,6 +118,8 @@ func TestCommandRejectsBadFlags(t *testing.T) {
 		{"--namespace=default", "stray"},
 		{"--namespace=default", "--max-bytes-per-second=-1"},
 		{"--namespace=default", "--max-connections=-1"},
+		{"--namespace=default", "--trusted-proxies=not-a-cidr"},
+		{"--namespace=default", "--listen=:9000", "--probe-bind-address=:9000"},
 	} {
 		stderr := &logbuffer.Buffer{}
 		if code := facade.Command(context.Background(), args, stderr); code != 2 {

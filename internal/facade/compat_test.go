@@ -45,9 +45,11 @@ func TestEveryResponseCarriesSecurityRateLimitAndCORSHeaders(t *testing.T) {
 		c.do(http.MethodPatch, "/health", nil),
 		c.postJSON("/v1/download/initiate", `{`),
 		c.do(http.MethodGet, "/health", nil),
+		c.do(http.MethodGet, "/openapi.json", nil),
+		c.do(http.MethodGet, "/v1/download/initiate", nil),
+		// The probe port's routes are not the API's.
 		c.do(http.MethodGet, "/healthz", nil),
 		c.do(http.MethodGet, "/readyz", nil),
-		c.do(http.MethodGet, "/openapi.json", nil),
 		c.do(http.MethodGet, "/metrics", nil),
 	} {
 		where := resp.Request.Method + " " + resp.Request.URL.Path
@@ -70,10 +72,15 @@ func TestEveryResponseCarriesSecurityRateLimitAndCORSHeaders(t *testing.T) {
 			t.Errorf("%s: error without a code: %s", where, resp.body)
 		}
 	}
-	if got := c.do(http.MethodGet, "/healthz", nil, "X-Request-ID", "trace-42").Header.Get("X-Request-ID"); got != "trace-42" {
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if resp := c.do(http.MethodGet, path, nil); resp.StatusCode != http.StatusNotFound || resp.errorCode() != facade.CodeNotFound {
+			t.Errorf("the API port answers %s: %d %s", path, resp.StatusCode, resp.body)
+		}
+	}
+	if got := c.do(http.MethodGet, "/openapi.json", nil, "X-Request-ID", "trace-42").Header.Get("X-Request-ID"); got != "trace-42" {
 		t.Errorf("X-Request-ID not echoed: %q", got)
 	}
-	if got := c.do(http.MethodGet, "/healthz", nil, "X-Request-ID", "bad id with spaces").Header.Get("X-Request-ID"); uuid.Validate(got) != nil {
+	if got := c.do(http.MethodGet, "/openapi.json", nil, "X-Request-ID", "bad id with spaces").Header.Get("X-Request-ID"); uuid.Validate(got) != nil {
 		t.Errorf("an unsafe X-Request-ID must be replaced by a generated one, got %q", got)
 	}
 }
@@ -81,12 +88,12 @@ func TestEveryResponseCarriesSecurityRateLimitAndCORSHeaders(t *testing.T) {
 func TestCORSAllowlistAndPreflight(t *testing.T) {
 	f := newFacade(t, func(cfg *facade.Config) { cfg.CORSOrigins = []string{"https://app.example", "https://admin.example"} })
 	c := newCaller(t, f)
-	allowed := c.do(http.MethodGet, "/healthz", nil, "Origin", "https://app.example")
+	allowed := c.do(http.MethodGet, "/openapi.json", nil, "Origin", "https://app.example")
 	if allowed.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || !slices.Contains(allowed.Header.Values("Vary"), "Origin") {
 		t.Errorf("allowed origin: ACAO=%q Vary=%q", allowed.Header.Get("Access-Control-Allow-Origin"), allowed.Header.Values("Vary"))
 	}
 	for _, origin := range []string{"https://evil.example", ""} {
-		if got := c.do(http.MethodGet, "/healthz", nil, "Origin", origin).Header.Get("Access-Control-Allow-Origin"); got != "" {
+		if got := c.do(http.MethodGet, "/openapi.json", nil, "Origin", origin).Header.Get("Access-Control-Allow-Origin"); got != "" {
 			t.Errorf("origin %q: ACAO %q", origin, got)
 		}
 	}
@@ -127,8 +134,8 @@ func TestHealthReportsStorageAndKubernetes(t *testing.T) {
 		t.Errorf("file check stopped: %d %s", unhealthy.StatusCode, unhealthy.body)
 	}
 	// Liveness does not depend on anything, so an outage never restarts replicas.
-	if resp := c.do(http.MethodGet, "/healthz", nil); resp.StatusCode != http.StatusOK {
-		t.Errorf("healthz: %d", resp.StatusCode)
+	if rec := probe(f.Facade, "/healthz"); rec.Code != http.StatusOK {
+		t.Errorf("healthz: %d", rec.Code)
 	}
 }
 
@@ -149,24 +156,23 @@ func TestHealthProbesAreCachedSoPollsCannotHammerTheApiserver(t *testing.T) {
 
 func TestReadyOnlyOnceTheCacheSynced(t *testing.T) {
 	s := sharedStack(t)
-	if resp := newCaller(t, s.Facade).do(http.MethodGet, "/readyz", nil); resp.StatusCode != http.StatusOK {
-		t.Errorf("synced facade: %d %s", resp.StatusCode, resp.body)
+	if rec := probe(s.Facade.Facade, "/readyz"); rec.Code != http.StatusOK {
+		t.Errorf("synced facade: %d %s", rec.Code, rec.Body)
 	}
 	// Built but never started: nothing is synced, and reads must say so rather than 404.
 	unstarted, err := facade.New(s.Env.Config, facade.DefaultConfig(stack.Namespace))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/readyz", "/v1/download/status/" + uuid.NewString()} {
-		rec := httptest.NewRecorder()
-		unstarted.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != http.StatusServiceUnavailable {
-			t.Errorf("%s before sync: %d %s", path, rec.Code, rec.Body)
-		}
+	if rec := probe(unstarted, "/readyz"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz before sync: %d %s", rec.Code, rec.Body)
 	}
 	rec := httptest.NewRecorder()
-	unstarted.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-	if rec.Code != http.StatusOK {
+	unstarted.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/download/status/"+uuid.NewString(), nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("a poll before sync: %d %s", rec.Code, rec.Body)
+	}
+	if rec := probe(unstarted, "/healthz"); rec.Code != http.StatusOK {
 		t.Errorf("healthz before sync: %d", rec.Code)
 	}
 }
@@ -207,7 +213,7 @@ func TestMetricsUseRouteTemplatesNeverJobIDs(t *testing.T) {
 	c.do(http.MethodGet, "/some/random/"+uuid.NewString(), nil)
 	events := c.openEvents(accepted.JobID)
 	events.next(t, 5*time.Second, false)
-	metrics := string(c.do(http.MethodGet, "/metrics", nil).body)
+	metrics := probe(f.Facade, "/metrics").Body.String()
 	for _, want := range []string{
 		`download_facade_http_requests_total{code="200",method="GET",route="/v1/download/status/{jobId}"} 1`,
 		`download_facade_http_requests_total{code="404",method="GET",route="/v1/download/status/{jobId}"} 1`,

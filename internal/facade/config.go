@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"time"
 )
@@ -27,7 +28,7 @@ import (
 // Names the facade writes on every Download it creates. They share the operator's prefix so that
 // `kubectl get dl -l download.operator.dev/client=...` finds one client's Downloads.
 const (
-	// ClientLabel holds ClientHash of the requesting client; the active-Download cap counts it.
+	// ClientLabel holds ClientLabelValue of the requesting client; the active-Download cap counts it.
 	ClientLabel = "download.operator.dev/client"
 	// IdempotencyKeyLabel holds a hash of the Idempotency-Key header, when one was sent.
 	IdempotencyKeyLabel = "download.operator.dev/idempotency-key"
@@ -39,6 +40,7 @@ const (
 // Defaults of Config; the flags of Command use them too.
 const (
 	DefaultListen             = ":8080"
+	DefaultProbeListen        = ":8081"
 	DefaultRateLimit          = 20
 	DefaultRateBurst          = 40
 	DefaultMaxActivePerClient = 10
@@ -46,6 +48,12 @@ const (
 	// goroutine and its buffers, about 16 KiB when idle: 4,096 stay near 64 MiB, a quarter of the
 	// chart's memory limit, and leave room for many SSE streams before probes have to wait.
 	DefaultMaxConnections = 4096
+	// DefaultMaxConnectionsPerClient lets a browser (6 connections per host over HTTP/1.1) or a
+	// small office behind one NAT work freely, while one host can take only 1/64 of
+	// DefaultMaxConnections.
+	DefaultMaxConnectionsPerClient = 64
+	// DefaultMaxStreamsPerClient is more SSE streams than a client with a few tabs open needs.
+	DefaultMaxStreamsPerClient = 8
 	// DefaultETA is the initiate answer's etaSeconds before any Download completed.
 	DefaultETA = 30 * time.Second
 	// DefaultETAHistory is how many recent completions the ETA median considers.
@@ -71,9 +79,14 @@ type Config struct {
 	ControllerURL string
 	// CORSOrigins are the allowed browser origins; "*" allows any.
 	CORSOrigins []string
-	// TrustProxy identifies clients by the first X-Forwarded-For hop instead of the peer address;
-	// set it only behind a proxy that overwrites that header.
-	TrustProxy bool
+	// TrustedProxies are the networks of the proxies in front of the facade. A request from one
+	// of them is attributed to the rightmost X-Forwarded-For hop outside them (see
+	// clientAddress); without any, X-Forwarded-For is ignored and the peer is the client.
+	TrustedProxies []netip.Prefix
+	// ClientIDKey keys the HMAC that turns a client address into its ClientLabel value and into
+	// the client part of an idempotent jobId. All replicas must share it; nil uses a key random
+	// per process (fine for one replica, or for tests).
+	ClientIDKey []byte
 	// RateLimit (requests per second) and RateBurst shape each client's token bucket.
 	RateLimit float64
 	RateBurst int
@@ -88,6 +101,13 @@ type Config struct {
 	// overload queues connections in the kernel's accept backlog instead of growing the memory
 	// without end. Open SSE streams and idle keep-alive connections count too.
 	MaxConnections int
+	// MaxConnectionsPerClient bounds the connections one peer address may hold open (0: no
+	// bound); more are answered 429 and closed. Peers in TrustedProxies are exempt: they carry
+	// many clients, which the per-request limits tell apart.
+	MaxConnectionsPerClient int
+	// MaxStreamsPerClient bounds the SSE streams one client (as clientAddress names it) may have
+	// open on this replica (0: no bound); more are answered 429.
+	MaxStreamsPerClient int
 
 	// HeartbeatInterval is how often an SSE stream sends a comment to keep proxies from closing it.
 	HeartbeatInterval time.Duration
@@ -154,8 +174,12 @@ func (c Config) validate() error {
 	if c.MaxBytesPerSecond < 0 {
 		errs = append(errs, fmt.Errorf("max bytes per second %d must not be negative", c.MaxBytesPerSecond))
 	}
-	if c.MaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("max connections %d must not be negative", c.MaxConnections))
+	if c.MaxConnections < 0 || c.MaxConnectionsPerClient < 0 || c.MaxStreamsPerClient < 0 {
+		errs = append(errs, fmt.Errorf("max connections %d, per client %d and streams per client %d must not be negative",
+			c.MaxConnections, c.MaxConnectionsPerClient, c.MaxStreamsPerClient))
+	}
+	if c.ClientIDKey != nil && len(c.ClientIDKey) < MinClientIDKey {
+		errs = append(errs, fmt.Errorf("the client id key has %d bytes, fewer than %d", len(c.ClientIDKey), MinClientIDKey))
 	}
 	for name, d := range map[string]time.Duration{
 		"heartbeat interval": c.HeartbeatInterval, "controller timeout": c.ControllerTimeout, "default ETA": c.DefaultETA,

@@ -42,13 +42,16 @@ limitations under the License.
 //
 // # Idempotency
 //
-// With an Idempotency-Key header the jobId is derived from sha256(namespace, key) and formatted as
-// a version-4 UUID, so two replicas racing on the same key both try to create the same name and
-// the apiserver lets exactly one win. The loser (and every later replay) compares the request's
-// body hash with the RequestHashAnnotation of the existing Download: equal means the same jobId
-// again, different means 409. Because the jobId is derivable from the key, keys must be
-// unguessable (a random UUID per logical request, as the IETF draft recommends): a jobId is a
-// capability, and anyone who knows it may read or cancel the job.
+// With an Idempotency-Key header the jobId is derived from sha256(namespace, client, key), where
+// client is the caller's ClientLabel value, and formatted as a version-4 UUID, so two replicas
+// racing on the same key both try to create the same name and the apiserver lets exactly one win.
+// The loser (and every later replay) compares the request's body hash with the
+// RequestHashAnnotation of the existing Download: equal means the same jobId again, different
+// means 409. Keys are scoped per client, as payment APIs scope them per account: the same key
+// from another client derives another jobId, so it is another request and never reveals the
+// first client's job. Keys must still be unguessable (a random UUID per logical request, as the
+// IETF draft recommends): a jobId is a capability, and anyone who knows it may read or cancel
+// the job.
 //
 // # ETA
 //
@@ -65,11 +68,47 @@ limitations under the License.
 // any replica can honour Last-Event-ID: a reconnecting client only gets what it has not seen,
 // and a client that already saw the terminal event gets 204, which tells EventSource to stop.
 //
+// # Client identity
+//
+// A client is the peer address of its connection. Behind proxies, --trusted-proxies lists their
+// networks: when the peer is one of them, X-Forwarded-For is read from the right, skipping the
+// hops that are trusted proxies, and the first address that is not one is the client. Every
+// proxy appends its own peer to the header, so that hop was written by a trusted proxy, while
+// anything to its left was written by the client and is ignored: a forged header cannot move a
+// caller into another client's limits. Without --trusted-proxies the header is ignored.
+//
+// The client's address never leaves the process as such: ClientLabel holds
+// HMAC-SHA256(key, address), truncated to 128 bits, keyed by a per-install secret (CLIENT_ID_KEY,
+// which the chart generates once into a Secret). A bare hash of an IPv4 address could be reversed
+// by hashing all 2^32 of them. Replicas must share the key; a facade started without one draws a
+// random key per process and says so loudly, and its replicas then disagree on who a client is.
+//
 // # Limits
 //
-// Every client (the RemoteAddr host, or the first X-Forwarded-For hop with --trust-proxy) has a
-// token bucket (--rate-limit, --rate-burst) and may have at most --max-active-per-client
-// unfinished Downloads, counted in the cache through ClientLabel. Both limits are per replica or
-// per cache view and therefore soft across replicas; they protect the cluster from one noisy
-// client, not from a coordinated attack, which belongs to the ingress.
+// Every client has a token bucket (--rate-limit, --rate-burst) and may have at most
+// --max-active-per-client unfinished Downloads, counted in the cache through ClientLabel, and at
+// most --max-streams-per-client open event streams on a replica (429 TooManyStreams beyond it,
+// which also ends EventSource's reconnects). Connections are capped per peer address when they
+// are accepted (--max-connections-per-client, 429 TooManyConnections and closed beyond it), below
+// the cap of all connections (--max-connections); trusted proxies are exempt from the per-peer
+// cap, since they carry many clients, whom the per-request limits tell apart. The rate limit and
+// the caps are per replica or per cache view and therefore soft across replicas; they protect the
+// cluster from one noisy client, not from a coordinated attack, which belongs to the ingress.
+//
+// # Probes
+//
+// /healthz, /readyz and /metrics are served on a listener of their own (--probe-bind-address),
+// which no client limit applies to, so that a host holding every connection it may have, or the
+// whole --max-connections, cannot make the kubelet's probes time out and restart the Pod. The API
+// port keeps GET /health, the replaced service's client-facing check, which the chart's Ingress
+// publishes; it is rate limited like any request.
+//
+// # Public errors
+//
+// Every error.message comes from a fixed text per code, with file ids or the jobId filled in
+// where that helps ("file 99999 does not exist"). The message of a failed Download's condition is
+// written for operators by the controller and the worker and may name buckets, object keys and
+// endpoints: the status document maps the condition's reason to a fixed text instead, and the
+// detail stays in the Download and the logs. Under /v1/ only the API answers, in the JSON error
+// shape, even with the demo page served at / (--ui-dir).
 package facade

@@ -286,7 +286,8 @@ func TestMaxConnectionsFlag(t *testing.T) {
 // TestConnectionsBeyondTheLimitWait serves with a limit of one connection: a second client is
 // answered only once the first connection closes.
 func TestConnectionsBeyondTheLimitWait(t *testing.T) {
-	ln, err := listenLimited("127.0.0.1:0", 1)
+	f := offlineFacade(t, func(c *Config) { c.MaxConnections = 1 })
+	ln, err := f.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

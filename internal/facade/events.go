@@ -134,13 +134,13 @@ func parseEventID(id string) ([5]int64, bool) {
 
 // cancelledEvent is sent when the Download disappears before the stream saw it finish.
 func cancelledEvent(name string) *Status {
-	return &Status{JobID: name, Status: StatusFailed, Error: &ErrorBody{Code: CodeCancelled, Message: "the download was cancelled"}}
+	return &Status{JobID: name, Status: StatusFailed, Error: &ErrorBody{Code: CodeCancelled, Message: string(msgCancelled)}}
 }
 
 func (f *Facade) events(w http.ResponseWriter, r *http.Request) {
 	name, err := parseJobID(r.PathValue("jobId"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, CodeBadRequest, msgBadJobID)
 		return
 	}
 	// Subscribe before the first read, so no change can fall between the two.
@@ -163,6 +163,16 @@ func (f *Facade) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Counted per client as clientAddress names it, so a proxy's clients do not share one cap.
+	release, ok := f.streams.acquire(infoFrom(r.Context()).client)
+	if !ok {
+		f.metrics.refusedStreams.Inc()
+		// EventSource gives up on any answer but 200, so the refusal also stops its reconnects.
+		retryAfter(w, sseRetry)
+		writeError(w, http.StatusTooManyRequests, CodeTooManyStreams, msgTooManyStreams)
+		return
+	}
+	defer release()
 	f.metrics.sseClients.Inc()
 	defer f.metrics.sseClients.Dec()
 	stream := newEventStream(w, f.cfg.HeartbeatInterval)

@@ -72,7 +72,7 @@ func TestJobRunsFromPendingThroughProcessingToCompleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if download.Labels[facade.ClientLabel] != facade.ClientHash(c.ip) || download.Annotations[facade.RequestHashAnnotation] == "" {
+	if download.Labels[facade.ClientLabel] != c.label() || download.Annotations[facade.RequestHashAnnotation] == "" {
 		t.Errorf("labels %v annotations %v", download.Labels, download.Annotations)
 	}
 

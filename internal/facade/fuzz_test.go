@@ -77,7 +77,7 @@ func fuzzHandler(t *testing.T) http.Handler {
 			return
 		}
 		cfg := facade.DefaultConfig(stack.Namespace)
-		cfg.TrustProxy = true
+		cfg.TrustedProxies = facade.Loopback
 		cfg.RateLimit, cfg.RateBurst = 1e9, 1e9
 		f, err := facade.New(restConfig, cfg)
 		if err != nil {

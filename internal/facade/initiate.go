@@ -66,30 +66,30 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	if err := validateFileIDs(req.FileIDs); err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+	if problem := validateFileIDs(req.FileIDs); problem != "" {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, problem)
 		return
 	}
-	key, hasKey, err := idempotencyKey(r.Header)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+	key, hasKey, ok := idempotencyKey(r.Header)
+	if !ok {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, msgBadIdempotencyKey)
 		return
 	}
 	if !f.synced.Load() {
 		retryAfter(w, time.Second)
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "starting up; retry shortly")
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, msgStartingUp)
 		return
 	}
 	ctx := r.Context()
 	bodyHash := requestHash(req.FileIDs)
-	clientHash := ClientHash(infoFrom(ctx).client)
+	clientHash := f.ClientLabelValue(infoFrom(ctx).client)
 
 	name := uuid.NewString()
 	if hasKey {
-		name = IdempotentJobID(f.cfg.Namespace, key)
+		name = IdempotentJobID(f.cfg.Namespace, clientHash, key)
 		var existing downloadv1alpha1.Download
 		if err := f.cache.Get(ctx, f.key(name), &existing, client.UnsafeDisableDeepCopy); err == nil {
-			f.replay(w, r, &existing, bodyHash)
+			f.replay(w, r, &existing, clientHash, bodyHash)
 			return
 		}
 	}
@@ -106,9 +106,9 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 	}
 	if active >= f.cfg.MaxActivePerClient {
 		retryAfter(w, f.eta.estimate(ctx, f.cache, f.cfg.Namespace))
-		writeError(w, http.StatusTooManyRequests, CodeTooManyActive, fmt.Sprintf(
+		writeError(w, http.StatusTooManyRequests, CodeTooManyActive, publicMessage(fmt.Sprintf(
 			"%d downloads of yours are still being prepared; wait for one to finish (at most %d at a time)",
-			active, f.cfg.MaxActivePerClient))
+			active, f.cfg.MaxActivePerClient)))
 		return
 	}
 
@@ -143,11 +143,13 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot read job state; retry shortly")
 			return
 		}
-		f.replay(w, r, existing, bodyHash)
+		f.replay(w, r, existing, clientHash, bodyHash)
 		return
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-		// Our validation mirrors the CRD's; the apiserver's verdict is the final word.
-		writeError(w, http.StatusBadRequest, CodeBadRequest, truncate(err.Error()))
+		// Our validation mirrors the CRD's; the apiserver's verdict is the final word. Its text
+		// names the namespace and the resource, so it goes to the log only.
+		f.log.WarnContext(ctx, "the apiserver refused a Download", "error", err)
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "the request was refused; check file_ids against /openapi.json")
 		return
 	default:
 		f.log.ErrorContext(ctx, "creating a Download", "error", err)
@@ -162,9 +164,11 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// replay answers a request whose Idempotency-Key names an existing Download.
-func (f *Facade) replay(w http.ResponseWriter, r *http.Request, existing *downloadv1alpha1.Download, bodyHash string) {
-	if existing.Annotations[RequestHashAnnotation] != bodyHash {
+// replay answers a request whose Idempotency-Key names an existing Download. The jobId is
+// derived from the client too, so the Download is this client's; the label comparison only
+// guards against a Download of that name created some other way (kubectl, an older facade).
+func (f *Facade) replay(w http.ResponseWriter, r *http.Request, existing *downloadv1alpha1.Download, clientHash, bodyHash string) {
+	if existing.Labels[ClientLabel] != clientHash || existing.Annotations[RequestHashAnnotation] != bodyHash {
 		writeError(w, http.StatusConflict, CodeIdempotencyConflict,
 			"this Idempotency-Key was already used for a different request; use a new key for a new request")
 		return
@@ -229,23 +233,23 @@ func (f *Facade) key(name string) client.ObjectKey {
 }
 
 // validateFileIDs applies the CRD's rules with the same constants, so a bad request is answered
-// 400 here instead of becoming an apiserver round trip.
-func validateFileIDs(ids []int64) error {
+// 400 here instead of becoming an apiserver round trip. It returns what is wrong, or "".
+func validateFileIDs(ids []int64) publicMessage {
 	if len(ids) < downloadv1alpha1.MinFileIDs || len(ids) > downloadv1alpha1.MaxFileIDs {
-		return fmt.Errorf("file_ids must hold %d to %d ids, not %d",
-			downloadv1alpha1.MinFileIDs, downloadv1alpha1.MaxFileIDs, len(ids))
+		return publicMessage(fmt.Sprintf("file_ids must hold %d to %d ids, not %d",
+			downloadv1alpha1.MinFileIDs, downloadv1alpha1.MaxFileIDs, len(ids)))
 	}
 	seen := make(map[int64]struct{}, len(ids))
 	for _, id := range ids {
 		if id < downloadv1alpha1.MinFileID || id > downloadv1alpha1.MaxFileID {
-			return fmt.Errorf("file id %d is outside [%d, %d]", id, downloadv1alpha1.MinFileID, downloadv1alpha1.MaxFileID)
+			return publicMessage(fmt.Sprintf("file id %d is outside [%d, %d]", id, downloadv1alpha1.MinFileID, downloadv1alpha1.MaxFileID))
 		}
 		if _, dup := seen[id]; dup {
-			return fmt.Errorf("file id %d appears more than once", id)
+			return publicMessage(fmt.Sprintf("file id %d appears more than once", id))
 		}
 		seen[id] = struct{}{}
 	}
-	return nil
+	return ""
 }
 
 // decodeJSON reads a JSON body strictly: application/json only, at most MaxBodyBytes, no
@@ -258,7 +262,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, into any) bool {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-		writeError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, fmt.Sprintf("the body must not exceed %d bytes", MaxBodyBytes))
+		writeError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, msgBodyTooLarge)
 		return false
 	}
 	if err != nil {
@@ -268,7 +272,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, into any) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, truncate("invalid JSON body: "+err.Error()))
+		writeError(w, http.StatusBadRequest, CodeBadRequest, decodeProblem(err))
 		return false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -278,33 +282,53 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, into any) bool {
 	return true
 }
 
-// truncate keeps error messages that quote client input short.
-func truncate(s string) string {
-	const limit = 300
-	if len(s) <= limit {
-		return s
+// Fixed texts of body and header problems.
+var (
+	msgBodyTooLarge      = publicMessage(fmt.Sprintf("the body must not exceed %d bytes", MaxBodyBytes))
+	msgBadIdempotencyKey = publicMessage(fmt.Sprintf(
+		"Idempotency-Key must be one value of 1 to %d printable ASCII characters", maxIdempotencyKey))
+)
+
+const (
+	msgNotJSON      publicMessage = "invalid JSON body: not one well-formed JSON object"
+	msgWrongType    publicMessage = "invalid JSON body: a field has the wrong type; see /openapi.json"
+	msgUnknownField publicMessage = "invalid JSON body: unknown field; see /openapi.json"
+)
+
+// decodeProblem names what is wrong with a body from a closed set: the decoder's own text quotes
+// the body back, and an answer must not reflect what a caller sent.
+func decodeProblem(err error) publicMessage {
+	if _, wrongType := errors.AsType[*json.UnmarshalTypeError](err); wrongType {
+		return msgWrongType
 	}
-	return strings.ToValidUTF8(s[:limit], "") + "..."
+	// encoding/json has no error type for DisallowUnknownFields; its text is stable since Go 1.10.
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return msgUnknownField
+	}
+	return msgNotJSON
 }
 
-func idempotencyKey(h http.Header) (key string, present bool, err error) {
+// idempotencyKey reads the Idempotency-Key header; ok is false when it is present but invalid.
+func idempotencyKey(h http.Header) (key string, present, ok bool) {
 	values := h.Values("Idempotency-Key")
 	if len(values) == 0 {
-		return "", false, nil
+		return "", false, true
 	}
 	key = values[0]
 	if len(values) > 1 || key == "" || len(key) > maxIdempotencyKey ||
 		strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }) {
-		return "", true, fmt.Errorf("Idempotency-Key must be one value of 1 to %d printable ASCII characters", maxIdempotencyKey)
+		return "", true, false
 	}
-	return key, true, nil
+	return key, true, true
 }
 
-// IdempotentJobID is the jobId of an Idempotency-Key in a namespace: sha256(namespace, key)
-// shaped as a version-4, RFC 4122 variant UUID, so it is indistinguishable from a random jobId
-// and every replica derives the same one.
-func IdempotentJobID(namespace, key string) string {
-	sum := sha256.Sum256([]byte(namespace + "\x00" + key))
+// IdempotentJobID is the jobId of an Idempotency-Key sent by a client (its ClientLabelValue)
+// in a namespace: sha256(namespace, client, key) shaped as a version-4, RFC 4122 variant UUID,
+// so it is indistinguishable from a random jobId and every replica derives the same one. Keys
+// are scoped per client, as payment APIs scope them per account: the same key from another
+// client is another request, with another jobId.
+func IdempotentJobID(namespace, client, key string) string {
+	sum := sha256.Sum256([]byte(namespace + "\x00" + client + "\x00" + key))
 	var id uuid.UUID
 	copy(id[:], sum[:16])
 	id[6] = (id[6] & 0x0f) | 0x40

@@ -119,7 +119,7 @@ func TestEventIDsFollowTheLifecycle(t *testing.T) {
 }
 
 func TestIdempotentJobIDIsAStableVersion4UUID(t *testing.T) {
-	a, b := IdempotentJobID("default", "key-1"), IdempotentJobID("default", "key-1")
+	a, b := IdempotentJobID("default", "client", "key-1"), IdempotentJobID("default", "client", "key-1")
 	if a != b {
 		t.Fatalf("not deterministic: %s != %s", a, b)
 	}
@@ -127,8 +127,9 @@ func TestIdempotentJobIDIsAStableVersion4UUID(t *testing.T) {
 	if err != nil || id.Version() != 4 || id.Variant() != uuid.RFC4122 {
 		t.Fatalf("%s: version %d variant %s err %v", a, id.Version(), id.Variant(), err)
 	}
-	if IdempotentJobID("default", "key-2") == a || IdempotentJobID("other", "key-1") == a {
-		t.Error("the key and the namespace must both change the jobId")
+	if IdempotentJobID("default", "client", "key-2") == a || IdempotentJobID("other", "client", "key-1") == a ||
+		IdempotentJobID("default", "other-client", "key-1") == a {
+		t.Error("the key, the client and the namespace must all change the jobId")
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -122,12 +123,17 @@ func testContext(tb testing.TB) context.Context {
 	return ctx
 }
 
-// caller is one client of the API, identified to the facade by its X-Forwarded-For address.
+// caller is one client of the API, identified to the facade by its X-Forwarded-For address
+// (the stack's facades trust the loopback proxy).
 type caller struct {
 	tb   testing.TB
+	f    *stack.Facade
 	base string
 	ip   string
 }
+
+// label is the ClientLabel value the caller's Downloads carry.
+func (c *caller) label() string { return c.f.ClientLabelValue(c.ip) }
 
 var nextClient struct {
 	sync.Mutex
@@ -139,7 +145,7 @@ func newCaller(tb testing.TB, f *stack.Facade) *caller {
 	nextClient.Lock()
 	defer nextClient.Unlock()
 	nextClient.n++
-	return &caller{tb: tb, base: f.URL, ip: fmt.Sprintf("198.18.%d.%d", nextClient.n/250, nextClient.n%250+1)}
+	return &caller{tb: tb, f: f, base: f.URL, ip: fmt.Sprintf("198.18.%d.%d", nextClient.n/250, nextClient.n%250+1)}
 }
 
 // response is an answer with its body read.
@@ -379,12 +385,19 @@ func mustJSON(v any) string {
 	return buf.String()
 }
 
+// probe asks a facade's probe port (its ProbeHandler) for path.
+func probe(f *facade.Facade, path string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	f.ProbeHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec
+}
+
 // countDownloads counts the caller's Downloads in the apiserver.
 func countDownloads(tb testing.TB, c *caller) int {
 	tb.Helper()
 	var list downloadv1alpha1.DownloadList
 	if err := sharedStack(tb).Admin.List(testContext(tb), &list, ctrlclient.InNamespace(stack.Namespace),
-		ctrlclient.MatchingLabels{facade.ClientLabel: facade.ClientHash(c.ip)}); err != nil {
+		ctrlclient.MatchingLabels{facade.ClientLabel: c.label()}); err != nil {
 		tb.Fatal(err)
 	}
 	return len(list.Items)

@@ -33,7 +33,9 @@ type metrics struct {
 	requests   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	sseClients prometheus.Gauge
-	handler    http.Handler
+	// refusedConns and refusedStreams count what the per-client caps turned away.
+	refusedConns, refusedStreams prometheus.Counter
+	handler                      http.Handler
 }
 
 // unmatchedRoute labels requests no route matched, so arbitrary paths never become labels.
@@ -57,7 +59,12 @@ func newMetrics() *metrics {
 			Help: "Server-Sent Events streams currently open.",
 		}),
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.sseClients,
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "download_facade_refused_total",
+		Help: "Connections and SSE streams refused because their client held its maximum already.",
+	}, []string{"limit"})
+	m.refusedConns, m.refusedStreams = refused.WithLabelValues("connections"), refused.WithLabelValues("streams")
+	m.registry.MustRegister(m.requests, m.latency, m.sseClients, refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 	return m

@@ -54,32 +54,70 @@ func infoFrom(ctx context.Context) *requestInfo {
 // buildHandler assembles, from the outside in: request identity and headers every response
 // carries, metrics, panic recovery, rate limiting, CORS preflight, then the router.
 func (f *Facade) buildHandler() http.Handler {
-	mux := http.NewServeMux()
-	byPattern := map[string]route{}
-	for _, rt := range f.routes() {
-		mux.HandleFunc(rt.pattern(), rt.handler)
-		byPattern[rt.pattern()] = rt
+	m := &muxes{all: http.NewServeMux(), api: http.NewServeMux(), byPattern: map[string]route{}}
+	for _, rt := range f.apiRoutes() {
+		m.api.HandleFunc(rt.pattern(), rt.handler)
+		m.all.HandleFunc(rt.pattern(), rt.handler)
+		m.byPattern[rt.pattern()] = rt
 	}
-	var h http.Handler = f.router(mux)
+	if ui, ok := f.uiRoute(); ok {
+		m.all.HandleFunc(ui.pattern(), ui.handler)
+		m.ui = &ui
+	}
+	var h http.Handler = f.router(m)
 	h = f.preflight(h)
 	h = f.rateLimit(h)
 	h = f.recoverPanics(h)
 	h = f.observe(h)
-	return f.identify(mux, byPattern, h)
+	return f.identify(m, h)
 }
+
+// muxes route the API port. api holds the API's routes alone and decides every path under /v1/
+// (and /health, /openapi.json), so that the demo page's catch-all GET / can never answer for
+// the API: GET /v1/download/initiate is a 405 with Allow, not the file server's 404. all adds the
+// demo page, for every other path.
+type muxes struct {
+	all, api  *http.ServeMux
+	byPattern map[string]route
+	// ui is the demo page's route, or nil without --ui-dir.
+	ui *route
+}
+
+// match is the route a request goes to, or the zero route when none does (404, 405).
+func (m *muxes) match(r *http.Request) route {
+	// Unclean paths (dot segments, double slashes) are not redirected as ServeMux would: an API
+	// client that sends one has a bug, and a 404 says so.
+	if !isClean(r.URL.Path) {
+		return route{}
+	}
+	if _, pattern := m.api.Handler(r); pattern != "" {
+		return m.byPattern[pattern]
+	}
+	if m.ui != nil && !isAPIPath(r.URL.Path) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		return *m.ui
+	}
+	return route{}
+}
+
+// fallback is the mux whose 404 or 405 an unmatched request gets.
+func (m *muxes) fallback(r *http.Request) *http.ServeMux {
+	if m.ui != nil && !isAPIPath(r.URL.Path) {
+		return m.all
+	}
+	return m.api
+}
+
+// isAPIPath reports whether p belongs to the versioned API, which only JSON ever answers.
+func isAPIPath(p string) bool { return p == "/v1" || strings.HasPrefix(p, "/v1/") }
 
 // identify resolves the route once (so that metrics and limits know it before the router runs),
 // assigns the request id and sets the headers every response must carry.
-func (f *Facade) identify(mux *http.ServeMux, byPattern map[string]route, next http.Handler) http.Handler {
+func (f *Facade) identify(m *muxes, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The canonical key spares Get from canonicalising it, which allocates, on every request.
 		info := &requestInfo{requestID: requestID(r.Header.Get(headerRequestID)), client: f.clientID(r)}
 		// Only registered patterns become labels: a redirect's target path is client-controlled.
-		// Unclean paths (dot segments, double slashes) are not redirected as ServeMux would:
-		// an API client that sends one has a bug, and a 404 says so.
-		if _, pattern := mux.Handler(r); pattern != "" && isClean(r.URL.Path) {
-			info.route = byPattern[pattern]
-		}
+		info.route = m.match(r)
 		h := w.Header()
 		h[headerRequestID] = []string{info.requestID}
 		h[headerContentTypeOpts] = valueNoSniff
@@ -141,21 +179,43 @@ func (f *Facade) preflight(next http.Handler) http.Handler {
 }
 
 // router dispatches matched requests to the mux and turns its plain-text 404 and 405 into JSON.
-func (f *Facade) router(mux *http.ServeMux) http.Handler {
+func (f *Facade) router(m *muxes) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if infoFrom(r.Context()).route.path != "" {
+			m.all.ServeHTTP(w, r)
+			return
+		}
+		unmatched(w, r, m.fallback(r))
+	})
+}
+
+// unmatched answers a request no route takes: 405 with Allow when the path exists for other
+// methods, else 404, both in the JSON error shape.
+func unmatched(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
+	fallback, _ := mux.Handler(r)
+	probe := &headerProbe{header: http.Header{}}
+	fallback.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "this method is not allowed here; see the Allow header")
+		return
+	}
+	writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint; see /openapi.json")
+}
+
+// buildProbeHandler routes the probe port: no rate limit, no CORS, no request metrics (scrapes
+// and probes would drown the clients' figures), and JSON for anything else.
+func (f *Facade) buildProbeHandler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range f.probeRoutes() {
+		mux.HandleFunc(rt.pattern(), rt.handler)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" && isClean(r.URL.Path) {
 			mux.ServeHTTP(w, r)
 			return
 		}
-		fallback, _ := mux.Handler(r)
-		probe := &headerProbe{header: http.Header{}}
-		fallback.ServeHTTP(probe, r)
-		if probe.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", probe.header.Get("Allow"))
-			writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed here; see the Allow header")
-			return
-		}
-		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint; see /openapi.json")
+		unmatched(w, r, mux)
 	})
 }
 

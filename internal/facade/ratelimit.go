@@ -17,44 +17,14 @@ limitations under the License.
 package facade
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
-
-// clientID names the client for limits: the peer's address, or behind a trusted proxy the first
-// X-Forwarded-For hop (the one the proxy appended for the real peer is last; the first is what
-// the original client's first proxy saw, which is all a proxy chain can vouch for).
-func (f *Facade) clientID(r *http.Request) string {
-	if f.cfg.TrustProxy {
-		if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
-			first, _, _ := strings.Cut(fwd, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// ClientHash is the value of ClientLabel for a client id: an address must not be readable from
-// a label (it is personal data), and label values are limited to 63 characters.
-func ClientHash(clientID string) string {
-	sum := sha256.Sum256([]byte("client\x00" + clientID))
-	return hex.EncodeToString(sum[:16])
-}
 
 // rateLimiter keeps one token bucket per client. A bucket left alone long enough to be full
 // again is indistinguishable from a new one, so such buckets are evicted; memory is bounded by
@@ -122,11 +92,12 @@ func (l *rateLimiter) size() int {
 }
 
 // rateLimit spends one token per request and sets the RateLimit-* headers on every answer.
-// Probe and metrics routes only show the headers: kubelets and scrapers must never be throttled.
+// Probes and metrics have a listener of their own (ProbeHandler), so kubelets and scrapers are
+// never throttled with clients.
 func (f *Facade) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
-		ok, remaining, wait := f.limiter.take(info.client, !info.route.unlimited, time.Now())
+		ok, remaining, wait := f.limiter.take(info.client, true, time.Now())
 		h := w.Header()
 		refill := (float64(f.limiter.burst) - remaining) / float64(f.limiter.limit)
 		// One array for both varying values, each slice capped (see the header values in respond.go).

@@ -34,10 +34,28 @@ const (
 	CodeIdempotencyConflict  = "IdempotencyKeyReused"
 	CodeRateLimited          = "RateLimited"
 	CodeTooManyActive        = "TooManyActiveDownloads"
+	CodeTooManyConnections   = "TooManyConnections"
+	CodeTooManyStreams       = "TooManyStreams"
 	CodeUnavailable          = "Unavailable"
 	CodeInternal             = "InternalError"
 	// CodeCancelled is the error code of a job whose Download was deleted before it finished.
 	CodeCancelled = "Cancelled"
+)
+
+// publicMessage is the message of an error answer or of a failed job's status. Every one is a
+// fixed text per code, at most with numbers, file ids or the caller's canonical jobId filled in:
+// never an error string, which may name buckets, object keys, endpoints or hosts, and never
+// other text the caller sent. A plain string needs an explicit conversion to become one, which
+// keeps every source of public text visible in review. Details go to the logs and, for jobs, to
+// the Download's conditions.
+type publicMessage string
+
+// Fixed public texts used in more than one place.
+const (
+	msgStartingUp         publicMessage = "starting up; retry shortly"
+	msgCancelled          publicMessage = "the download was cancelled"
+	msgTooManyConnections               = "too many connections from your address are open; close one and retry"
+	msgTooManyStreams     publicMessage = "too many event streams of yours are open; close one, or poll the status instead"
 )
 
 // ErrorBody is the error object of every error response and of a failed job's status.
@@ -110,8 +128,8 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_, _ = w.Write(raw)
 }
 
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, ErrorResponse{Error: ErrorBody{Code: code, Message: message}})
+func writeError(w http.ResponseWriter, status int, code string, message publicMessage) {
+	writeJSON(w, status, ErrorResponse{Error: ErrorBody{Code: code, Message: string(message)}})
 }
 
 // retryAfter sets Retry-After in whole seconds, at least one: zero would invite a tight loop.

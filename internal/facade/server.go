@@ -62,6 +62,7 @@ type Facade struct {
 	anyOrigin bool
 
 	hub      *hub
+	streams  *perKey[string]
 	limiter  *rateLimiter
 	metrics  *metrics
 	eta      *etaEstimator
@@ -70,7 +71,7 @@ type Facade struct {
 	drainOnce sync.Once
 	draining  chan struct{}
 
-	handler http.Handler
+	handler, probeHandler http.Handler
 }
 
 // New builds a Facade for the apiserver behind restConfig. It contacts nothing: Start does.
@@ -80,6 +81,13 @@ func New(restConfig *rest.Config, cfg Config) (*Facade, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ClientIDKey == nil {
+		cfg.ClientIDKey = processKey()
+		cfg.Logger.Warn("NO CLIENT ID KEY: " + ClientIDKeyEnv + " is not set, so this process keys client ids with a " +
+			"random key of its own. Replicas will not agree on who a client is (the active-download cap and " +
+			"Idempotency-Key replays then hold per replica) and a restart forgets every client; set " +
+			ClientIDKeyEnv + " to a secret shared by all replicas")
 	}
 	scheme := runtime.NewScheme()
 	if err := downloadv1alpha1.AddToScheme(scheme); err != nil {
@@ -124,6 +132,7 @@ func New(restConfig *rest.Config, cfg Config) (*Facade, error) {
 		docs:       newDocuments(),
 		registered: make(chan struct{}),
 		hub:        newHub(),
+		streams:    newPerKey[string](cfg.MaxStreamsPerClient),
 		limiter:    newRateLimiter(cfg.RateLimit, cfg.RateBurst),
 		metrics:    newMetrics(),
 		eta:        newETAEstimator(cfg.DefaultETA, cfg.ETAHistory),
@@ -134,6 +143,7 @@ func New(restConfig *rest.Config, cfg Config) (*Facade, error) {
 	})
 	f.storageProbe = newCachedProbe(cfg.HealthCacheTTL, f.checkStorage)
 	f.handler = f.buildHandler()
+	f.probeHandler = f.buildProbeHandler()
 	return f, nil
 }
 
@@ -198,12 +208,25 @@ func (f *Facade) Drain() {
 // Handler is the whole API with its middleware.
 func (f *Facade) Handler() http.Handler { return f.handler }
 
+// ProbeHandler serves /healthz, /readyz and /metrics, on a listener of their own: the kubelet
+// and Prometheus must never wait behind clients for a connection, a token or a goroutine.
+func (f *Facade) ProbeHandler() http.Handler { return f.probeHandler }
+
 // NewServer returns an http.Server for Handler on addr, with timeouts against slow clients and
 // a shutdown hook that drains SSE streams.
 func (f *Facade) NewServer(addr string) *http.Server {
-	srv := &http.Server{
+	srv := f.newServer(addr, f.handler)
+	srv.RegisterOnShutdown(f.Drain)
+	return srv
+}
+
+// NewProbeServer returns an http.Server for ProbeHandler on addr.
+func (f *Facade) NewProbeServer(addr string) *http.Server { return f.newServer(addr, f.probeHandler) }
+
+func (f *Facade) newServer(addr string, handler http.Handler) *http.Server {
+	return &http.Server{
 		Addr:              addr,
-		Handler:           f.handler,
+		Handler:           handler,
 		ReadHeaderTimeout: f.cfg.ReadHeaderTimeout,
 		ReadTimeout:       f.cfg.ReadTimeout,
 		WriteTimeout:      f.cfg.WriteTimeout,
@@ -211,8 +234,6 @@ func (f *Facade) NewServer(addr string) *http.Server {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(f.log.Handler(), slog.LevelWarn),
 	}
-	srv.RegisterOnShutdown(f.Drain)
-	return srv
 }
 
 // route is one operation of the API. The same table builds the router and, in tests, is
@@ -220,27 +241,47 @@ func (f *Facade) NewServer(addr string) *http.Server {
 type route struct {
 	method, path string
 	handler      http.HandlerFunc
-	// unlimited routes are for probes and scrapers, which must not be throttled with clients.
-	unlimited bool
 }
 
 func (r route) pattern() string { return r.method + " " + r.path }
 
-func (f *Facade) routes() []route {
-	routes := []route{
+// apiRoutes are what the API port serves besides the optional demo page.
+func (f *Facade) apiRoutes() []route {
+	return []route{
 		{method: http.MethodPost, path: "/v1/download/initiate", handler: f.initiate},
 		{method: http.MethodGet, path: "/v1/download/status/{jobId}", handler: f.status},
 		{method: http.MethodGet, path: "/v1/download/events/{jobId}", handler: f.events},
 		{method: http.MethodDelete, path: "/v1/download/{jobId}", handler: f.cancel},
 		{method: http.MethodPost, path: "/v1/download/check", handler: f.check},
+		// /health stays on the API port: it is the replaced service's client-facing check, and the
+		// Ingress publishes it. It spends a rate-limit token like any request.
 		{method: http.MethodGet, path: "/health", handler: f.health},
-		{method: http.MethodGet, path: "/healthz", handler: f.healthz, unlimited: true},
-		{method: http.MethodGet, path: "/readyz", handler: f.readyz, unlimited: true},
-		{method: http.MethodGet, path: "/metrics", handler: f.metrics.serve, unlimited: true},
 		{method: http.MethodGet, path: "/openapi.json", handler: serveOpenAPI},
 	}
-	if f.cfg.UIDir != "" {
-		routes = append(routes, route{method: http.MethodGet, path: "/", handler: f.ui()})
+}
+
+// uiRoute is the demo page's route, when --ui-dir is set. It never serves a path under /v1/.
+func (f *Facade) uiRoute() (route, bool) {
+	if f.cfg.UIDir == "" {
+		return route{}, false
+	}
+	return route{method: http.MethodGet, path: "/", handler: f.ui()}, true
+}
+
+// routes are every route of the API port.
+func (f *Facade) routes() []route {
+	routes := f.apiRoutes()
+	if ui, ok := f.uiRoute(); ok {
+		routes = append(routes, ui)
 	}
 	return routes
+}
+
+// probeRoutes are the routes of the probe port.
+func (f *Facade) probeRoutes() []route {
+	return []route{
+		{method: http.MethodGet, path: "/healthz", handler: f.healthz},
+		{method: http.MethodGet, path: "/readyz", handler: f.readyz},
+		{method: http.MethodGet, path: "/metrics", handler: f.metrics.serve},
+	}
 }

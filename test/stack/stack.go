@@ -344,7 +344,7 @@ func (f *Facade) Close() error {
 func (s *Stack) StartFacade(ctx context.Context, configure func(*facade.Config)) (*Facade, error) {
 	cfg := facade.DefaultConfig(Namespace)
 	cfg.ControllerURL = s.FileCheck.URL
-	cfg.TrustProxy = true
+	cfg.TrustedProxies = facade.Loopback
 	cfg.RateLimit, cfg.RateBurst = 10_000, 10_000
 	cfg.Logger = slog.New(logr.ToSlogHandler(logf.Log.WithName("facade")))
 	if configure != nil {
