@@ -71,7 +71,7 @@ vet: ## Run go vet against code.
 
 .PHONY: test
 test: manifests generate fmt vet ## Run the unit and envtest suites against kube-apiserver, etcd and MinIO built from source.
-	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" HELM_BIN="$$($(TOOLS) helm)/helm" \
+	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" MC_BIN="$$($(TOOLS) mc)/mc" HELM_BIN="$$($(TOOLS) helm)/helm" \
 		go test -count=1 $$(go list ./... | grep -v /e2e) -coverprofile cover.out
 	$(MAKE) web-test
 
@@ -101,16 +101,16 @@ BENCH_RUNS ?= 1
 .PHONY: bench
 bench: ## Measure the performance figures (docs/performance.md) and redraw the plot; needs wrk (apt).
 	@command -v wrk >/dev/null || apt-get install -y -q --no-install-recommends wrk
-	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" go run ./hack/bench --out docs --runs $(BENCH_RUNS)
+	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" MC_BIN="$$($(TOOLS) mc)/mc" HELM_BIN="$$($(TOOLS) helm)/helm" go run ./hack/bench --out docs --runs $(BENCH_RUNS)
 
 .PHONY: bench-check
 bench-check: ## Measure afresh; fail only on a clear regression against docs/performance-results.json.
 	@command -v wrk >/dev/null || apt-get install -y -q --no-install-recommends wrk
-	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" go run ./hack/bench --out docs --check --runs 1
+	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" MC_BIN="$$($(TOOLS) mc)/mc" HELM_BIN="$$($(TOOLS) helm)/helm" go run ./hack/bench --out docs --check --runs 1
 
 .PHONY: tools
 tools: ## Build and cache every tool the tests and the demo need (a cold build takes 20-30 min).
-	$(TOOLS) envtest-assets minio controller-gen kustomize helm \
+	$(TOOLS) envtest-assets minio mc controller-gen kustomize helm \
 		kube-controller-manager kube-scheduler kubelet kube-proxy >/dev/null
 
 .PHONY: verify-generated

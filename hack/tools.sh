@@ -5,7 +5,7 @@
 #
 # Usage: hack/tools.sh <tool>...      builds what is missing, then prints one directory per tool
 #   kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
-#   etcd minio controller-gen kustomize helm
+#   etcd minio mc controller-gen kustomize helm
 #   envtest-assets   a directory holding kube-apiserver, etcd and kubectl, for KUBEBUILDER_ASSETS
 #
 # Progress goes to stderr; stdout carries only the resulting directories, so callers can capture it.
@@ -15,6 +15,9 @@ KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 # MinIO publishes no semver tags on the module proxy; this pseudo-version is the pinned build.
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+# MinIO's admin client (mc), for creating the operator's dedicated MinIO user in tests and the
+# demo. AGPL like the server: it runs as a separate process and is never linked.
+MC_VERSION="${MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
 CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.22.0}"
 KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.1}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
@@ -131,6 +134,7 @@ main() {
       kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) build_kube "$tool" ;;
       etcd) build_etcd ;;
       minio) go_install_tool minio github.com/minio/minio "$MINIO_VERSION" minio ;;
+      mc) go_install_tool mc github.com/minio/mc "$MC_VERSION" mc ;;
       controller-gen) go_install_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION" controller-gen ;;
       kustomize) go_install_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" kustomize ;;
       helm) go_install_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm ;;

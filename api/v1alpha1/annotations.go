@@ -25,3 +25,7 @@ const (
 	// it should become, and a missing or malformed value only starts a new trace.
 	TraceparentAnnotation = "download.operator.dev/traceparent"
 )
+
+// CredentialExpiresAnnotation is on a worker's credential Secret: when its short-lived storage
+// key stops working (RFC 3339). It shows operators how long a leaked key would be of use.
+const CredentialExpiresAnnotation = "download.operator.dev/credential-expires"

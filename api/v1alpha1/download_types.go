@@ -137,6 +137,9 @@ const (
 	ReasonNamespaceNotServed = "NamespaceNotServed"
 	// ReasonResultMissing: the worker succeeded without reporting its archive, which is a bug.
 	ReasonResultMissing = "ResultMissing"
+	// ReasonResultRejected: the worker reported an archive other than the one it was asked for,
+	// or one that storage does not hold with the reported size. Never signed.
+	ReasonResultRejected = "ResultRejected"
 )
 
 // ArchiveStatus identifies the finished archive and lets clients verify what they download.

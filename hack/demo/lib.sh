@@ -37,6 +37,10 @@ start_minio() {
       >"$DEMO_DIR/minio.env"
     chmod 600 "$DEMO_DIR/minio.env"
   fi
+  # The operator gets a MinIO user of its own, never root (a state dir from before it had none).
+  if ! grep -q '^OPERATOR_ACCESS_KEY=' "$DEMO_DIR/minio.env"; then
+    printf 'OPERATOR_ACCESS_KEY=download-operator\nOPERATOR_SECRET_KEY=%s\n' "$(openssl rand -hex 20)" >>"$DEMO_DIR/minio.env"
+  fi
   # shellcheck disable=SC1091
   source "$DEMO_DIR/minio.env"
   if is_running minio; then

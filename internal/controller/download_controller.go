@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -52,6 +53,10 @@ type DownloadReconciler struct {
 	// Clock drives TTLs, URL refresh and ETAs, so tests can move time instead of sleeping.
 	Clock   clock.PassiveClock
 	Options Options
+
+	// equippedJobs holds the UIDs of unfinished Jobs whose credential Secret exists, so that
+	// each Secret is created once without the controller being allowed to read Secrets.
+	equippedJobs sync.Map
 }
 
 // NewDownloadReconciler wires a reconciler to a manager's clients and event recorder, so the
@@ -74,6 +79,7 @@ func NewDownloadReconciler(mgr ctrl.Manager, store ArchiveStore, opts Options) *
 // +kubebuilder:rbac:groups=download.operator.dev,resources=downloads/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves one Download one step along its lifecycle.
@@ -90,24 +96,30 @@ func (r *DownloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if !download.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, &download)
 	}
+	original := download.DeepCopy()
+
+	// 3. A Download in a namespace without worker RBAC can never run. It gets no finalizer:
+	// nothing was made for it that would need cleaning up, and the controller may not touch
+	// Jobs there, so a finalizer could never be released.
+	if !r.Options.serves(download.Namespace) {
+		if isFinished(&download) {
+			return r.reconcileFinished(ctx, original, &download)
+		}
+		r.markNamespaceNotServed(&download)
+		return r.writeStatus(ctx, original, &download)
+	}
 	if err := r.ensureFinalizer(ctx, &download); err != nil {
 		// NotFound: the Download was deleted since the cache saw it; there is nothing to hold.
 		return requeueOnConflict(client.IgnoreNotFound(err))
 	}
-	original := download.DeepCopy()
-
-	// 3. A Download in a namespace without worker RBAC and storage Secret can never run.
-	if !isFinished(&download) && !r.Options.serves(download.Namespace) {
-		r.markNamespaceNotServed(&download)
-		return r.writeStatus(ctx, original, &download)
-	}
+	original = download.DeepCopy()
 
 	// 4. Finished Downloads never get a new Job: they only keep their URL fresh, then expire.
 	if isFinished(&download) {
 		return r.reconcileFinished(ctx, original, &download)
 	}
 
-	// 5. Ensure the worker Job exists.
+	// 5. Ensure the worker Job and its short-lived storage credential exist.
 	job, err := r.ensureJob(ctx, &download)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("ensuring worker Job: %w", err)

@@ -57,21 +57,16 @@ func (r *DownloadReconciler) finalize(ctx context.Context, download *downloadv1a
 	if !controllerutil.ContainsFinalizer(download, cleanupFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: download.Namespace, Name: jobName(download)}}
-	if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
-		return ctrl.Result{}, fmt.Errorf("deleting Job %s: %w", job.Name, err)
-	}
-
-	// A worker that is still running could finish its upload after the archive was removed,
-	// leaving an orphan object; its Pods get SIGTERM from the Job's deletion and abort quickly.
-	var pods corev1.PodList
-	if err := r.APIReader.List(ctx, &pods, client.InNamespace(download.Namespace),
-		client.MatchingLabels{DownloadNameLabel: download.Name, ComponentLabel: WorkerComponent}); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing worker Pods: %w", err)
-	}
-	if len(pods.Items) > 0 {
-		logf.FromContext(ctx).V(1).Info("waiting for worker Pods to exit before removing the archive", "pods", len(pods.Items))
-		return ctrl.Result{RequeueAfter: workerExitWait}, nil
+	// In a namespace the operator no longer serves, it may not touch Jobs or Pods; owner
+	// references still collect the Job, and the archive is in storage, which it can reach.
+	if r.Options.serves(download.Namespace) {
+		running, err := r.stopWorkers(ctx, download)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if running {
+			return ctrl.Result{RequeueAfter: workerExitWait}, nil
+		}
 	}
 
 	if err := r.Storage.DeleteArchive(ctx, r.Options.ArchiveBucket, archiveKey(download)); err != nil {
@@ -84,4 +79,24 @@ func (r *DownloadReconciler) finalize(ctx context.Context, download *downloadv1a
 		return requeueOnConflict(client.IgnoreNotFound(err))
 	}
 	return ctrl.Result{}, nil
+}
+
+// stopWorkers deletes the Job and reports whether worker Pods are still around. A worker that
+// is still running could finish its upload after the archive was removed, leaving an orphan
+// object; its Pods get SIGTERM from the Job's deletion and abort quickly.
+func (r *DownloadReconciler) stopWorkers(ctx context.Context, download *downloadv1alpha1.Download) (running bool, err error) {
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: download.Namespace, Name: jobName(download)}}
+	if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return false, fmt.Errorf("deleting Job %s: %w", job.Name, err)
+	}
+	var pods corev1.PodList
+	if err := r.APIReader.List(ctx, &pods, client.InNamespace(download.Namespace),
+		client.MatchingLabels{DownloadNameLabel: download.Name, ComponentLabel: WorkerComponent}); err != nil {
+		return false, fmt.Errorf("listing worker Pods: %w", err)
+	}
+	if len(pods.Items) > 0 {
+		logf.FromContext(ctx).V(1).Info("waiting for worker Pods to exit before removing the archive", "pods", len(pods.Items))
+		return true, nil
+	}
+	return false, nil
 }

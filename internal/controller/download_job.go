@@ -78,7 +78,7 @@ func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1
 			logf.FromContext(ctx).Info("a Job with this Download's name belongs to another owner; waiting for it to go", "job", job.Name)
 			return nil, nil
 		}
-		return &job, nil
+		return &job, r.ensureWorkerCredential(ctx, download, &job)
 	case !apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("getting Job: %w", err)
 	}
@@ -89,13 +89,18 @@ func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1
 	if err != nil {
 		return nil, tracing.RecordError(span, err)
 	}
-	if err := r.Create(ctx, desired); err != nil && !apierrors.IsAlreadyExists(err) {
+	err = r.Create(ctx, desired)
+	if apierrors.IsAlreadyExists(err) {
+		// The cache simply lags our own earlier create: the Job is there, and its next event
+		// brings it, with the UID its credential Secret needs as owner.
+		return desired, nil
+	}
+	if err != nil {
 		return nil, tracing.RecordError(span, fmt.Errorf("creating Job %s: %w", desired.Name, err))
 	}
-	// On AlreadyExists the cache simply lags our own earlier create: the Job is there, and its
-	// next event brings its status.
-	logf.FromContext(ctx).V(1).Info("worker Job ensured", "job", desired.Name)
-	return desired, nil
+	logf.FromContext(ctx).V(1).Info("worker Job created", "job", desired.Name)
+	// The Pod template already names the Secret; the kubelet holds the container until it exists.
+	return desired, tracing.RecordError(span, r.ensureWorkerCredential(ctx, download, desired))
 }
 
 // desiredJob builds the worker Job. Its limits come from the Download's spec; its Pod satisfies
@@ -114,7 +119,7 @@ func (r *DownloadReconciler) desiredJob(ctx context.Context, download *downloadv
 	}
 	secretEnv := func(name, key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: r.Options.StorageSecret},
+			LocalObjectReference: corev1.LocalObjectReference{Name: credentialSecretName(jobName(download))},
 			Key:                  key,
 		}}}
 	}
@@ -177,6 +182,7 @@ func (r *DownloadReconciler) desiredJob(ctx context.Context, download *downloadv
 							{Name: "GOMEMLIMIT", Value: "32MiB"},
 							secretEnv("STORAGE_ACCESS_KEY", StorageAccessKeyKey),
 							secretEnv("STORAGE_SECRET_KEY", StorageSecretKeyKey),
+							secretEnv("STORAGE_SESSION_TOKEN", StorageSessionTokenKey),
 						}, append(traceEnv(ctx), r.Options.WorkerTracingEnv...)...),
 						Resources: r.Options.WorkerResources,
 						SecurityContext: &corev1.SecurityContext{

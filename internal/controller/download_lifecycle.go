@@ -45,7 +45,7 @@ func (r *DownloadReconciler) reconcileFinished(ctx context.Context, original, do
 		err := r.Delete(ctx, download, client.PropagationPolicy(metav1.DeletePropagationBackground))
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if download.Status.Phase == downloadv1alpha1.PhaseCompleted && !now.Before(urlRefreshAt(download)) {
+	if refresh, due := urlRefreshAt(download); due && !now.Before(refresh) {
 		if err := r.signURL(ctx, download); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -81,21 +81,32 @@ func expiresAt(download *downloadv1alpha1.Download) time.Time {
 	return download.Status.CompletionTime.Add(ttl)
 }
 
-func urlRefreshAt(download *downloadv1alpha1.Download) time.Time {
-	if download.Status.URLExpiresAt == nil {
-		return time.Time{}
+// urlRefreshAt is when a Completed Download's URL is signed again. It reports false when the URL
+// never needs it: one that already lasts until the Download's own expiry cannot be extended.
+func urlRefreshAt(download *downloadv1alpha1.Download) (time.Time, bool) {
+	urlExpiresAt := download.Status.URLExpiresAt
+	switch {
+	case download.Status.Phase != downloadv1alpha1.PhaseCompleted:
+		return time.Time{}, false
+	case urlExpiresAt == nil:
+		return time.Time{}, true
+	case !urlExpiresAt.Time.Before(expiresAt(download)):
+		return time.Time{}, false
 	}
 	validity := time.Duration(ptr.Deref(download.Spec.URLExpirySeconds, downloadv1alpha1.DefaultURLExpirySeconds)) * time.Second
-	return download.Status.URLExpiresAt.Add(-validity / urlRefreshFraction)
+	return urlExpiresAt.Add(-validity / urlRefreshFraction), true
 }
+
+// minFinishedRequeue is the shortest wait before a finished Download's next visit. A visit that
+// is already due must still be scheduled: controller-runtime takes a RequeueAfter of zero or less
+// as no requeue at all, and nothing else would wake a settled Download whose Job is gone.
+const minFinishedRequeue = time.Second
 
 // nextVisit is the earliest moment a finished Download needs attention again.
 func (r *DownloadReconciler) nextVisit(download *downloadv1alpha1.Download) time.Time {
 	next := expiresAt(download)
-	if download.Status.Phase == downloadv1alpha1.PhaseCompleted {
-		if refresh := urlRefreshAt(download); refresh.Before(next) {
-			next = refresh
-		}
+	if refresh, due := urlRefreshAt(download); due && refresh.Before(next) {
+		next = refresh
 	}
 	return next
 }

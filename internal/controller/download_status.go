@@ -18,6 +18,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -29,6 +30,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,6 +38,7 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/storage"
 	"github.com/download-operator/download-operator/internal/tracing"
 )
 
@@ -62,14 +65,16 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 		// A garbled report is the worker's bug; the Job's own conditions still decide the outcome.
 		logf.FromContext(ctx).Error(err, "ignoring unreadable worker progress", "job", job.Name)
 	}
-	if hasProgress && err == nil {
+	if hasProgress && err == nil && plausible(progress) {
 		r.recordProgress(status, progress)
 	}
 
 	switch {
 	case jobCondition(job, batchv1.JobComplete):
+		r.forgetJob(job)
 		return r.complete(ctx, download, job)
 	case jobCondition(job, batchv1.JobFailed):
+		r.forgetJob(job)
 		reason, message := failureOf(job)
 		r.fail(download, reason, message)
 	case hasProgress || ptr.Deref(job.Status.Ready, 0) > 0 || job.Status.Failed > 0 ||
@@ -101,6 +106,12 @@ func workerPodsStarted(job *batchv1.Job) int32 {
 	return started
 }
 
+// plausible rejects a progress report no honest worker sends. Progress is the one thing the
+// controller takes from a worker without checking it against storage; it only moves a bar.
+func plausible(progress jobreport.Progress) bool {
+	return progress.BytesDone >= 0 && progress.BytesTotal >= 0 && progress.BytesDone <= progress.BytesTotal
+}
+
 // recordProgress sets bytes, percentage and an ETA from the rate observed since the Job started.
 func (r *DownloadReconciler) recordProgress(status *downloadv1alpha1.DownloadStatus, progress jobreport.Progress) {
 	// Only a new report moves the ETA. Recomputed from the clock at every reconcile, it would
@@ -126,7 +137,9 @@ func (r *DownloadReconciler) recordProgress(status *downloadv1alpha1.DownloadSta
 	status.EtaSeconds = ptr.To(int64(math.Ceil(remaining / bytesPerSecond)))
 }
 
-// complete records the archive the worker reported and signs the first URL for it.
+// complete records the archive the worker reported and signs the first URL for it. The report
+// comes from a Pod, and anything that may patch the Job could have written it, so it is accepted
+// only for the archive this Download was given and only as storage really holds it.
 func (r *DownloadReconciler) complete(ctx context.Context, download *downloadv1alpha1.Download, job *batchv1.Job) error {
 	var result jobreport.Result
 	found, err := jobreport.Decode(job.Annotations, jobreport.ResultAnnotation, &result)
@@ -134,6 +147,13 @@ func (r *DownloadReconciler) complete(ctx context.Context, download *downloadv1a
 		r.fail(download, downloadv1alpha1.ReasonResultMissing,
 			fmt.Sprintf("the worker Job %s succeeded without a readable archive report (%v)", job.Name, err))
 		return nil
+	}
+	if rejection, err := r.verifyResult(ctx, download, result); err != nil || rejection != "" {
+		if rejection != "" {
+			logf.FromContext(ctx).Info("rejecting the worker's result", "job", job.Name, "why", rejection)
+			r.fail(download, downloadv1alpha1.ReasonResultRejected, rejection)
+		}
+		return err
 	}
 	status := &download.Status
 	status.Archive = &downloadv1alpha1.ArchiveStatus{
@@ -159,6 +179,26 @@ func (r *DownloadReconciler) complete(ctx context.Context, download *downloadv1a
 	return nil
 }
 
+// verifyResult compares a worker's result with what the controller expects and with what
+// storage holds. It returns why the result is rejected, or an error when storage cannot tell.
+func (r *DownloadReconciler) verifyResult(ctx context.Context, download *downloadv1alpha1.Download, result jobreport.Result) (rejection string, err error) {
+	bucket, key := r.Options.ArchiveBucket, archiveKey(download)
+	if result.Bucket != bucket || result.Key != key {
+		return fmt.Sprintf("the worker reported the archive %s/%s, but this Download's archive is %s/%s",
+			result.Bucket, result.Key, bucket, key), nil
+	}
+	size, err := r.Storage.ArchiveSize(ctx, bucket, key)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Sprintf("the worker reported the archive %s/%s, but storage does not hold it", bucket, key), nil
+	case err != nil:
+		return "", fmt.Errorf("checking the reported archive: %w", err)
+	case size != result.Size:
+		return fmt.Sprintf("the worker reported %d bytes for %s/%s, but storage holds %d", result.Size, bucket, key, size), nil
+	}
+	return "", nil
+}
+
 // fail marks the Download Failed for good.
 func (r *DownloadReconciler) fail(download *downloadv1alpha1.Download, reason, message string) {
 	status := &download.Status
@@ -178,7 +218,7 @@ func (r *DownloadReconciler) markNamespaceNotServed(download *downloadv1alpha1.D
 	download.Status.FileCount = int32(len(download.Spec.FileIDs))
 	r.fail(download, downloadv1alpha1.ReasonNamespaceNotServed, fmt.Sprintf(
 		"download-operator runs no workers in namespace %q; add it to the operator's --namespaces "+
-			"(Helm value namespaces), which also creates the worker ServiceAccount and storage Secret there, "+
+			"(Helm value namespaces), which also creates the worker ServiceAccount and its Role there, "+
 			"then create the Download again", download.Namespace))
 }
 
@@ -204,7 +244,7 @@ func failureOf(job *batchv1.Job) (reason, message string) {
 	switch {
 	case jobReason == batchv1.JobReasonDeadlineExceeded:
 		return downloadv1alpha1.ReasonDeadlineExceeded, "preparation took longer than activeDeadlineSeconds: " + jobMessage
-	case hasReport:
+	case hasReport && workerReasons.Has(report.Reason):
 		return report.Reason, report.Message
 	case jobReason == batchv1.JobReasonBackoffLimitExceeded:
 		return downloadv1alpha1.ReasonBackoffLimitExceeded, "the worker failed on every attempt: " + jobMessage
@@ -212,6 +252,10 @@ func failureOf(job *batchv1.Job) (reason, message string) {
 		return downloadv1alpha1.ReasonBackoffLimitExceeded, fmt.Sprintf("the worker Job failed (%s): %s", jobReason, jobMessage)
 	}
 }
+
+// workerReasons are the failure reasons a worker may report. Any other value is not trusted
+// into the condition, whose reason clients and dashboards match on.
+var workerReasons = sets.New(downloadv1alpha1.ReasonSourceNotFound, downloadv1alpha1.ReasonStorageError)
 
 func jobCondition(job *batchv1.Job, conditionType batchv1.JobConditionType) bool {
 	for _, c := range job.Status.Conditions {
@@ -240,7 +284,7 @@ func (r *DownloadReconciler) writeStatus(ctx context.Context, original, download
 	if !isFinished(download) {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{RequeueAfter: r.nextVisit(download).Sub(r.Clock.Now())}, nil
+	return ctrl.Result{RequeueAfter: max(r.nextVisit(download).Sub(r.Clock.Now()), minFinishedRequeue)}, nil
 }
 
 // patchStatus sends the status patch inside a span that shows what the Download became.

@@ -23,12 +23,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/download-operator/download-operator/internal/storage"
 )
 
 // Options configure what the controller asks of each worker Job.
 type Options struct {
 	// Namespaces are the namespaces where worker Jobs may run: each needs the worker
-	// ServiceAccount with its Role and the storage Secret.
+	// ServiceAccount with its Role, and the controller's Role (Jobs, Pods, credential Secrets).
 	Namespaces sets.Set[string]
 
 	WorkerImage          string
@@ -42,9 +44,8 @@ type Options struct {
 	// passed on so that workers export their spans to the same collector.
 	WorkerTracingEnv []corev1.EnvVar
 
-	// StorageSecret names the Secret, in each served namespace, holding the keys
-	// StorageAccessKeyKey and StorageSecretKeyKey.
-	StorageSecret   string
+	// StorageEndpoint is where workers reach storage, with the short-lived credential the
+	// controller mints for each of them.
 	StorageEndpoint string
 	StorageSecure   bool
 
@@ -53,17 +54,13 @@ type Options struct {
 	ArchiveBucket     string
 }
 
-// Keys of the storage Secret.
-const (
-	StorageAccessKeyKey = "accessKey"
-	StorageSecretKeyKey = "secretKey"
-)
-
 func (o Options) serves(namespace string) bool { return o.Namespaces.Has(namespace) }
 
-// ArchiveStore is the object storage the controller needs: presigning finished archives and
-// removing them when their Download goes.
+// ArchiveStore is the object storage the controller needs: minting each worker's credential,
+// checking and presigning finished archives, and removing them when their Download goes.
 type ArchiveStore interface {
+	MintWorkerCredential(ctx context.Context, scope storage.WorkerScope, lifetime time.Duration, sessionName string) (storage.Credential, error)
+	ArchiveSize(ctx context.Context, bucket, key string) (int64, error)
 	PresignGet(ctx context.Context, bucket, key string, expiry time.Duration, fileName string) (*url.URL, error)
 	DeleteArchive(ctx context.Context, bucket, key string) error
 }

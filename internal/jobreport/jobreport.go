@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Package jobreport is the contract between the worker and the controller. The worker may only
-// get and patch its own Job, so it reports progress, its result and any failure as annotations on
+// patch its own Job, so it reports progress, its result and any failure as annotations on
 // that Job; the controller reads them from its Job informer and mirrors them into the Download.
 package jobreport
 

@@ -78,8 +78,9 @@ type Flags struct {
 	WorkerMemoryLimit   string
 	// MaxConcurrentReconciles is how many Downloads the controller reconciles at once.
 	MaxConcurrentReconciles int
-	StorageSecret           string
 	StorageEndpoint         string
+	StorageSTSEndpoint      string
+	StorageRoleARN          string
 	StorageSecure           bool
 	StoragePublicURL        string
 	StorageRegion           string
@@ -111,9 +112,11 @@ func (f *Flags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.WorkerMemoryLimit, "worker-memory-limit", "128Mi", "Memory limit of each worker Pod.")
 	fs.IntVar(&f.MaxConcurrentReconciles, "max-concurrent-reconciles", 4,
 		"Downloads reconciled at once; each reconcile mostly waits on the apiserver.")
-	fs.StringVar(&f.StorageSecret, "storage-secret", "download-storage",
-		"Secret with the keys accessKey and secretKey, in each served namespace, mounted into workers.")
 	fs.StringVar(&f.StorageEndpoint, "storage-endpoint", "", "host:port of object storage as seen from inside the cluster.")
+	fs.StringVar(&f.StorageSTSEndpoint, "storage-sts-endpoint", "",
+		"URL of the STS service that mints each worker's short-lived credential (AssumeRole); empty means the storage endpoint, where MinIO serves STS.")
+	fs.StringVar(&f.StorageRoleARN, "storage-role-arn", "",
+		"Role that STS AssumeRole assumes for workers; required by AWS STS, ignored by MinIO.")
 	fs.BoolVar(&f.StorageSecure, "storage-secure", false, "Use TLS to reach --storage-endpoint.")
 	fs.StringVar(&f.StoragePublicURL, "storage-public-endpoint", "",
 		"URL (https://host[:port]) browsers use to reach object storage; download URLs are signed for it.")
@@ -152,7 +155,6 @@ func (f *Flags) options() (controller.Options, error) {
 		WorkerImage:             f.WorkerImage,
 		WorkerServiceAccount:    f.WorkerServiceAccount,
 		WorkerResources:         resources,
-		StorageSecret:           f.StorageSecret,
 		StorageEndpoint:         f.StorageEndpoint,
 		StorageSecure:           f.StorageSecure,
 		SourceBucket:            f.SourceBucket,
@@ -231,6 +233,7 @@ func run(f Flags) error {
 		Endpoint: f.StorageEndpoint, Secure: f.StorageSecure, PublicURL: f.StoragePublicURL, Region: f.StorageRegion,
 		AccessKey: os.Getenv("STORAGE_ACCESS_KEY"), SecretKey: os.Getenv("STORAGE_SECRET_KEY"),
 		SigningAccessKey: os.Getenv("STORAGE_SIGNING_ACCESS_KEY"), SigningSecretKey: os.Getenv("STORAGE_SIGNING_SECRET_KEY"),
+		STSEndpoint: f.StorageSTSEndpoint, RoleARN: f.StorageRoleARN,
 	}
 	store, err := storage.New(storageConfig)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -49,12 +50,21 @@ type Config struct {
 	// it, so signing with a key that may only read archives keeps the operator's own key private.
 	SigningAccessKey string
 	SigningSecretKey string
+	// STSEndpoint is the URL of the STS service that mints worker credentials; empty means the
+	// storage endpoint itself, which is where MinIO serves STS.
+	STSEndpoint string
+	// RoleARN is the role STS assumes for workers; AWS requires one, MinIO ignores it.
+	RoleARN string
 }
 
-// Store presigns and deletes archives.
+// Store presigns and deletes archives, and mints worker credentials.
 type Store struct {
-	internal *minio.Client
-	public   *minio.Client
+	cfg         Config
+	internal    *minio.Client
+	public      *minio.Client
+	stsEndpoint string
+	region      string
+	httpClient  *http.Client
 }
 
 // New builds clients for the internal and the public endpoint. It makes no network call.
@@ -82,7 +92,26 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage public URL %q: %w", cfg.PublicURL, err)
 	}
-	return &Store{internal: internal, public: public}, nil
+	stsEndpoint := cfg.STSEndpoint
+	if stsEndpoint == "" {
+		scheme := "http"
+		if cfg.Secure {
+			scheme = "https"
+		}
+		stsEndpoint = scheme + "://" + cfg.Endpoint
+	}
+	if u, err := url.Parse(stsEndpoint); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("STS endpoint %q must look like https://host[:port]", stsEndpoint)
+	}
+	region := cfg.Region
+	if region == "" {
+		region = DefaultRegion
+	}
+	return &Store{
+		cfg: cfg, internal: internal, public: public, stsEndpoint: stsEndpoint, region: region,
+		// A hung STS call must not hold a reconcile forever.
+		httpClient: &http.Client{Timeout: 30 * time.Second},
+	}, nil
 }
 
 // NewClient returns a client for the internal endpoint, for reads the Store does not cover (the

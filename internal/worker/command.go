@@ -45,6 +45,9 @@ const (
 	EnvNamespace = "POD_NAMESPACE"
 	EnvAccessKey = "STORAGE_ACCESS_KEY"
 	EnvSecretKey = "STORAGE_SECRET_KEY"
+	// EnvSessionToken completes the short-lived credential the controller minted for this
+	// worker's Download alone.
+	EnvSessionToken = "STORAGE_SESSION_TOKEN"
 )
 
 // options are Command's flags beyond Config.
@@ -174,7 +177,7 @@ func connect(opts options, log *slog.Logger) (Deps, error) {
 		return Deps{}, fmt.Errorf("%s and %s must be set", EnvAccessKey, EnvSecretKey)
 	}
 	storage, err := minio.New(opts.endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(accessKey, secretKey, ""),
+		Creds:  credentials.NewStaticV4(accessKey, secretKey, os.Getenv(EnvSessionToken)),
 		Secure: opts.secure,
 		Region: opts.region,
 	})

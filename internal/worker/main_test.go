@@ -319,8 +319,8 @@ func createJob(tb testing.TB, env *testenv.Env, namespace, name string, annotati
 
 var nsSeq atomic.Int64
 
-// workerNamespace creates a namespace with the worker's RBAC (get and patch on jobs, nothing
-// else) and returns it with a user bound to that role, so that reports are proven to need no more.
+// workerNamespace creates a namespace with the worker's RBAC (patch on jobs, nothing else, as
+// the chart grants) and returns it with a user bound to that role, so that reports are proven to need no more.
 func workerNamespace(tb testing.TB, env *testenv.Env) (string, *envtest.AuthenticatedUser) {
 	tb.Helper()
 	ctx := context.Background()
@@ -330,7 +330,7 @@ func workerNamespace(tb testing.TB, env *testenv.Env) (string, *envtest.Authenti
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&rbacv1.Role{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},
-			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get", "patch"}}},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"patch"}}},
 		},
 		&rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},

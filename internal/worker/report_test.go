@@ -40,7 +40,7 @@ func TestJobReporterAnnotatesOnlyItsOwnJobWithGetAndPatchRights(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	// The user really holds no more than get and patch, or this test would prove nothing.
+	// The user really holds no more than patch, or this test would prove nothing.
 	if _, err := clientset.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("listing Jobs as the worker: %v, want Forbidden", err)
 	}

@@ -17,7 +17,7 @@ limitations under the License.
 // Package worker builds one zip archive from source objects in object storage and uploads it
 // back, streaming end to end: nothing touches local disk and memory stays bounded whatever the
 // file sizes. It runs inside the Download's Job Pod and reports through annotations on that Job
-// (see internal/jobreport), because get and patch of its own Job is all the RBAC it has.
+// (see internal/jobreport), because patching Jobs is all the RBAC it has.
 package worker
 
 import (

@@ -110,8 +110,8 @@ func startSystem(ctx context.Context) (_ *system, err error) {
 	metricsAddr, probeAddr, fileCheckAddr, facadeAddr := ports[0], ports[1], ports[2], ports[3]
 	opts, minio := sys.stack.Controller, sys.stack.MinIO
 	sys.controller, err = startProcess(bin, []string{
-		"KUBECONFIG=" + sys.stack.AdminKubeconfig,
-		"STORAGE_ACCESS_KEY=" + minio.AccessKey, "STORAGE_SECRET_KEY=" + minio.SecretKey,
+		"KUBECONFIG=" + sys.stack.ControllerKubeconfig,
+		"STORAGE_ACCESS_KEY=" + sys.stack.OperatorAccessKey, "STORAGE_SECRET_KEY=" + sys.stack.OperatorSecretKey,
 	},
 		"controller",
 		// Plain HTTP: the HTTPS filter would send every scrape to the apiserver for a TokenReview,
@@ -119,7 +119,7 @@ func startSystem(ctx context.Context) (_ *system, err error) {
 		"--metrics-bind-address="+metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address="+probeAddr, "--file-check-bind-address="+fileCheckAddr,
 		"--namespaces="+stack.Namespace, "--worker-image="+opts.WorkerImage,
-		"--worker-service-account="+opts.WorkerServiceAccount, "--storage-secret="+opts.StorageSecret,
+		"--worker-service-account="+opts.WorkerServiceAccount,
 		"--storage-endpoint="+minio.Endpoint, "--storage-public-endpoint=http://"+minio.Endpoint,
 		"--source-bucket="+opts.SourceBucket, "--source-key-template="+opts.SourceKeyTemplate,
 		"--archive-bucket="+opts.ArchiveBucket,

@@ -78,12 +78,13 @@ var rbacGrants = map[string]map[string][]string{
 		downloadsResource + "/finalizers": {"update"},
 		"jobs.batch":                      {"get", "list", "watch", "create", "delete"},
 		"pods":                            {"list"},
+		"secrets":                         {"create"},
 		"events.events.k8s.io":            {"create", "patch"},
 		"events":                          {"create", "patch"},
 		"leases.coordination.k8s.io":      {"get", "list", "watch", "create", "update", "patch"},
 	},
 	workerServiceAccount: {
-		"jobs.batch": {"get", "patch"},
+		"jobs.batch": {"patch"},
 	},
 	facadeServiceAccount: {
 		downloadsResource: {"get", "list", "watch", "create", "delete"},
@@ -384,7 +385,10 @@ func listProblems(out string) []string {
 		if !strings.HasPrefix(line, " ") {
 			resource = fields[0]
 		}
-		if strings.Contains(resource, "*") || strings.Contains(verbs, "*") || strings.Contains(line, "secrets") {
+		// Creating a worker's credential Secret is the one grant on Secrets, and only the
+		// controller's: nothing may read one.
+		readsSecrets := strings.Contains(line, "secrets") && verbs != "[create]"
+		if strings.Contains(resource, "*") || strings.Contains(verbs, "*") || readsSecrets {
 			problems = append(problems, strings.TrimSpace(line))
 		}
 	}

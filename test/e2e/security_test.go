@@ -148,6 +148,8 @@ var _ = Describe("RBAC", func() {
 		Entry("controller can create jobs", controllerServiceAccount, "create", "jobs.batch", true),
 		Entry("controller can patch download status", controllerServiceAccount, "patch", downloadStatusResource, true),
 		Entry("controller cannot get secrets", controllerServiceAccount, "get", "secrets", false),
+		Entry("controller can create worker credential secrets", controllerServiceAccount, "create", "secrets", true),
+		Entry("worker cannot get jobs", workerServiceAccount, "get", "jobs.batch", false),
 	)
 })
 

@@ -22,7 +22,9 @@ limitations under the License.
 //	go run ./hack/demo/seed --endpoint 127.0.0.1:9000 --source-bucket files --archive-bucket downloads \
 //	    70000=64Mi 70007=32Mi
 //
-// Credentials come from MINIO_ACCESS_KEY and MINIO_SECRET_KEY.
+// Credentials come from MINIO_ACCESS_KEY and MINIO_SECRET_KEY (root). With OPERATOR_ACCESS_KEY and
+// OPERATOR_SECRET_KEY it also creates the operator's own MinIO user, limited to the two buckets,
+// with MinIO's admin client (MC_BIN).
 package main
 
 import (
@@ -41,6 +43,9 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/download-operator/download-operator/internal/storage"
+	"github.com/download-operator/download-operator/test/miniotest"
 )
 
 type file struct {
@@ -85,6 +90,24 @@ func run(args []string) error {
 			return err
 		}
 	}
+	return ensureOperatorUser(ctx, *endpoint, *sourceBucket, *archiveBucket)
+}
+
+// ensureOperatorUser creates the operator's MinIO user with the policy the chart README gives.
+func ensureOperatorUser(ctx context.Context, endpoint, sourceBucket, archiveBucket string) error {
+	accessKey, secretKey := os.Getenv("OPERATOR_ACCESS_KEY"), os.Getenv("OPERATOR_SECRET_KEY")
+	if accessKey == "" {
+		return nil
+	}
+	policy, err := storage.OperatorPolicy(sourceBucket, archiveBucket)
+	if err != nil {
+		return err
+	}
+	admin := miniotest.Admin{Endpoint: endpoint, AccessKey: os.Getenv("MINIO_ACCESS_KEY"), SecretKey: os.Getenv("MINIO_SECRET_KEY")}
+	if err := admin.AddUser(ctx, accessKey, secretKey, policy); err != nil {
+		return fmt.Errorf("creating the operator's MinIO user: %w", err)
+	}
+	fmt.Printf("seed: MinIO user %s may use %s and %s only\n", accessKey, sourceBucket, archiveBucket)
 	return nil
 }
 
