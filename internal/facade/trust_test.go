@@ -174,7 +174,7 @@ func TestClientLabelIsAKeyedHash(t *testing.T) {
 	}
 }
 
-func TestIdempotencyKeysAreScopedPerClient(t *testing.T) {
+func TestIdempotentJobIDDependsOnTheClient(t *testing.T) {
 	a := IdempotentJobID("default", "client-a", "key-1")
 	if a == IdempotentJobID("default", "client-b", "key-1") {
 		t.Error("the same key from another client gave the same jobId")

@@ -121,7 +121,7 @@ func TestLintAndRequiredValues(t *testing.T) {
 		delete(storage, "secretKey")
 		storage["existingSecret"] = existingSecret
 		objs := parseManifests(t, mustTemplate(t, release, releaseNamespace, values))
-		if secrets := ofKind(objs, "Secret"); len(secrets) != 0 {
+		if secrets := storageSecrets(objs); len(secrets) != 0 {
 			t.Errorf("the chart rendered a Secret although storage.existingSecret is set: %s", secrets[0].GetName())
 		}
 		deploy := convert[appsv1.Deployment](t, find(t, objs, kindDeployment, releaseNamespace, fullname+"-controller"))

@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 
+	"github.com/download-operator/download-operator/internal/facade"
 	"github.com/download-operator/download-operator/test/testenv"
 )
 
@@ -79,7 +80,8 @@ func renderFull(t *testing.T, ns, extra string) *rendered {
 
 func (r *rendered) checkProbesAndEnv(t *testing.T) {
 	checkProbes(t, r.controller, 8081)
-	checkProbes(t, r.facade, 8080)
+	// The facade's probes have a port of their own, apart from the API's connections and limits.
+	checkProbes(t, r.facade, 8081)
 	for name, d := range r.deployments {
 		checkPodNamespaceEnv(t, name, d.Spec.Template.Spec.Containers[0])
 	}
@@ -96,8 +98,10 @@ func (r *rendered) checkProbesAndEnv(t *testing.T) {
 	if got := secretEnv(r.controller); !maps.Equal(got, want) {
 		t.Errorf("controller secret env = %v, want %v", got, want)
 	}
-	if got := secretEnv(r.facade); len(got) != 0 {
-		t.Errorf("the facade must hold no storage credentials, but reads Secrets: %v", got)
+	// The client id key is the facade's only Secret: it holds no storage credentials.
+	wantFacade := map[string]string{"CLIENT_ID_KEY": r.facadeSA + "-client-id/key"}
+	if got := secretEnv(r.facade); !maps.Equal(got, wantFacade) {
+		t.Errorf("facade secret env = %v, want only %v", got, wantFacade)
 	}
 }
 
@@ -154,6 +158,28 @@ func requireArgs(t *testing.T, who string, args []string, want ...string) {
 	}
 }
 
+// checkClientIDSecret proves that the chart generates the facade's client id key in the release
+// namespace, long enough for the facade to accept it. Keeping it across upgrades needs `lookup`,
+// which only a real install exercises.
+func (r *rendered) checkClientIDSecret(t *testing.T) {
+	secret := convert[corev1.Secret](t, find(t, r.objs, "Secret", r.ns, r.facadeSA+"-client-id"))
+	if key := secret.Data["key"]; len(key) < facade.MinClientIDKey {
+		t.Errorf("the generated client id key has %d bytes, want at least %d", len(key), facade.MinClientIDKey)
+	}
+}
+
+// storageSecrets are the rendered Secrets but the facade's client id key, which holds no
+// storage credential.
+func storageSecrets(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, s := range ofKind(objs, "Secret") {
+		if s.GetName() != fullname+"-facade-client-id" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // checkSecretChecksum proves that new credentials change the controller's Pod template, so
 // that `helm upgrade` rolls it.
 func (r *rendered) checkSecretChecksum(t *testing.T) {
@@ -179,15 +205,29 @@ func (r *rendered) checkFacade(t *testing.T) {
 		t.Errorf("facade rolling update must keep every Pod until its replacement is ready: %+v", ru)
 	}
 	requireArgs(t, "facade", r.facade.Spec.Template.Spec.Containers[0].Args,
-		"facade", "--listen=:8080", "--namespace="+r.ns,
+		"facade", "--listen=:8080", "--probe-bind-address=:8081", "--namespace="+r.ns,
 		"--controller-url=http://"+r.controllerSA+"."+r.ns+".svc:8082",
+		// X-Forwarded-For is ignored unless proxies are named.
+		"--trusted-proxies=", "--max-connections-per-client=64", "--max-streams-per-client=8",
 	)
 	overridden := parseManifests(t, mustTemplate(t, release, r.ns, merge(requiredValues(), map[string]any{
-		"facade": map[string]any{"controllerURL": "http://10.0.0.80:8082", "uiDir": "/ui"},
+		"facade": map[string]any{"controllerURL": "http://10.0.0.80:8082", "uiDir": "/ui",
+			"trustedProxies": []any{"10.244.0.0/16", "192.0.2.7"}, "clientIdSecret": "my-client-id",
+			"maxConnectionsPerClient": 5, "maxStreamsPerClient": 0},
 	})))
 	d := convert[appsv1.Deployment](t, find(t, overridden, kindDeployment, r.ns, r.facadeSA))
 	requireArgs(t, "overridden facade", d.Spec.Template.Spec.Containers[0].Args,
-		"--controller-url=http://10.0.0.80:8082", "--ui-dir=/ui")
+		"--controller-url=http://10.0.0.80:8082", "--ui-dir=/ui", "--trusted-proxies=10.244.0.0/16,192.0.2.7",
+		"--max-connections-per-client=5", "--max-streams-per-client=0")
+	if got := secretEnv(d); got["CLIENT_ID_KEY"] != "my-client-id/key" {
+		t.Errorf("with facade.clientIdSecret the key comes from %q, want my-client-id/key", got["CLIENT_ID_KEY"])
+	}
+	for _, s := range ofKind(overridden, "Secret") {
+		if strings.Contains(s.GetName(), "client-id") {
+			t.Errorf("the chart generated %s although facade.clientIdSecret names an existing Secret", s.GetName())
+		}
+	}
+	r.checkClientIDSecret(t)
 	find(t, r.objs, "PodDisruptionBudget", r.ns, r.facadeSA)
 }
 
@@ -201,7 +241,14 @@ func (r *rendered) checkServices(t *testing.T) {
 
 	svc = convert[corev1.Service](t, find(t, r.objs, "Service", r.ns, r.facadeSA))
 	checkSelects(t, svc, r.facade)
+	// Only the API: the probe port (with /metrics) must not become a NodePort or a LoadBalancer.
 	checkPorts(t, svc, map[string]int32{"http": 80})
+	metrics := convert[corev1.Service](t, find(t, r.objs, "Service", r.ns, r.facadeSA+"-metrics"))
+	checkSelects(t, metrics, r.facade)
+	checkPorts(t, metrics, map[string]int32{"metrics": 8081})
+	if metrics.Spec.Type != corev1.ServiceTypeClusterIP {
+		t.Errorf("the facade's metrics Service is %s, want ClusterIP", metrics.Spec.Type)
+	}
 	if svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.Ports[0].NodePort != 30080 {
 		t.Errorf("facade Service = %s nodePort %d, want NodePort 30080", svc.Spec.Type, svc.Spec.Ports[0].NodePort)
 	}
@@ -241,8 +288,9 @@ func (r *rendered) checkNetworkPolicies(t *testing.T) {
 	}
 	np = convert[networkingv1.NetworkPolicy](t, find(t, r.objs, "NetworkPolicy", r.ns, r.facadeSA))
 	in := np.Spec.Ingress
-	if len(in) != 1 || len(in[0].Ports) != 1 || in[0].Ports[0].Port.IntValue() != 8080 || len(in[0].From) != 0 {
-		t.Errorf("the facade must accept 8080 from anywhere: %+v", in)
+	if len(in) != 2 || len(in[0].Ports) != 1 || in[0].Ports[0].Port.IntValue() != 8080 || len(in[0].From) != 0 ||
+		len(in[1].Ports) != 1 || in[1].Ports[0].Port.IntValue() != 8081 {
+		t.Errorf("the facade must accept 8080 from anywhere, and its probe port 8081: %+v", in)
 	}
 }
 
@@ -493,9 +541,9 @@ func (r *rendered) checkScrapeEndpoint(t *testing.T, name, port string, ep map[s
 			t.Errorf("the controller serves HTTPS with a self-signed certificate and authenticates "+
 				"scrapers by token; endpoint = %v", ep)
 		}
-	case r.facadeSA:
-		if port != "http" || ep["scheme"] != "http" {
-			t.Errorf("the facade serves plain HTTP /metrics on its API port; endpoint = %v", ep)
+	case r.facadeSA + "-metrics":
+		if port != "metrics" || ep["scheme"] != "http" {
+			t.Errorf("the facade serves plain HTTP /metrics on its probe port; endpoint = %v", ep)
 		}
 	default:
 		t.Errorf("unexpected ServiceMonitor %s", name)

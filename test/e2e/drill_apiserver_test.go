@@ -78,7 +78,7 @@ var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func(
 		})
 		for _, p := range facadePods {
 			wg.Go(func() {
-				u := "http://" + p.Status.PodIP + ":8080/readyz"
+				u := "http://" + p.Status.PodIP + ":8081/readyz" // the probe port
 				probeEvery(windowCtx, facadeReady, func(ctx context.Context) (int, error) {
 					return httpStatusGet(ctx, http.DefaultClient, u)
 				})

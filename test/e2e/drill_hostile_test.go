@@ -247,7 +247,7 @@ func (m *memorySamples) sample(ctx context.Context, pods []corev1.Pod) {
 	defer tick.Stop()
 	for {
 		for _, p := range pods {
-			if v, err := residentMemory(ctx, c, "http://"+p.Status.PodIP+":8080/metrics"); err == nil {
+			if v, err := residentMemory(ctx, c, "http://"+p.Status.PodIP+":8081/metrics"); err == nil {
 				m.mu.Lock()
 				if m.values == nil {
 					m.values = map[string][]float64{}

@@ -124,7 +124,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 
 	By("waiting for the facade to be ready")
-	Eventually(ctx, func() error { return getOK(ctx, env.FacadeURL+"/readyz") }).Should(Succeed())
+	Eventually(ctx, func() error { return getOK(ctx, env.FacadeURL+"/health") // /readyz is on the unpublished probe port }).Should(Succeed())
 
 	By("checking the seeded source files")
 	Expect(checkSeed(ctx)).To(Succeed())
