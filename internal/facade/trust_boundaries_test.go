@@ -98,6 +98,9 @@ func TestFailureDetailsStayInTheCondition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.StartJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
 	const detail = `PUT archives/default/x.zip: bucket/key host:9000: connection refused`
 	failure := &jobreport.Failure{Reason: downloadv1alpha1.ReasonStorageError, Message: detail}
 	if err := s.FailJob(ctx, job, failure, "BackoffLimitExceeded", 4); err != nil {
