@@ -66,6 +66,16 @@ func storeArchive(download *downloadv1alpha1.Download, content []byte) jobreport
 	return jobreport.Result{Bucket: archiveBucket, Key: key, Size: int64(len(content)), SHA256: hex.EncodeToString(sum[:])}
 }
 
+// workerCredential returns the credential Secret the controller made for a Job.
+func workerCredential(job *batchv1.Job) *corev1.Secret {
+	GinkgoHelper()
+	var secret corev1.Secret
+	Eventually(func() error {
+		return k8sClient.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: credentialSecretName(job.Name)}, &secret)
+	}).Should(Succeed())
+	return &secret
+}
+
 // completeDownload runs a Download through a successful Job and returns it Completed.
 func completeDownload(download *downloadv1alpha1.Download, content []byte) *downloadv1alpha1.Download {
 	GinkgoHelper()
@@ -106,11 +116,12 @@ func eventsFor(download *downloadv1alpha1.Download) []eventsv1.Event {
 	return matching
 }
 
-// directReconciler reconciles outside the manager, for tests that move the fake clock and need
-// the reconcile that a real-time requeue would only bring much later.
+// directReconciler reconciles outside the manager, as the chart's controller ServiceAccount, for
+// tests that move the fake clock and need the reconcile that a real-time requeue would only
+// bring much later.
 func directReconciler() *DownloadReconciler {
 	return &DownloadReconciler{
-		Client: k8sClient, APIReader: k8sClient, Scheme: env.Scheme,
+		Client: controllerClient, APIReader: controllerClient, Scheme: env.Scheme,
 		Recorder: events.NewFakeRecorder(10), Storage: store, Clock: fakeClock, Options: testOptions(),
 	}
 }
@@ -171,13 +182,27 @@ var _ = Describe("Download controller", func() {
 		secretRefs := map[string]string{}
 		for _, e := range worker.Env {
 			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-				Expect(e.ValueFrom.SecretKeyRef.Name).To(Equal(storageSecret))
+				Expect(e.ValueFrom.SecretKeyRef.Name).To(Equal(credentialSecretName(job.Name)))
 				secretRefs[e.Name] = e.ValueFrom.SecretKeyRef.Key
 			}
 		}
 		Expect(secretRefs).To(Equal(map[string]string{
 			"STORAGE_ACCESS_KEY": StorageAccessKeyKey, "STORAGE_SECRET_KEY": StorageSecretKeyKey,
+			"STORAGE_SESSION_TOKEN": StorageSessionTokenKey,
 		}))
+
+		By("handing the worker a short-lived credential of its own in a Secret the Job owns")
+		secret := workerCredential(job)
+		Expect(secret.OwnerReferences).To(ConsistOf(And(
+			HaveField("Kind", "Job"), HaveField("Name", job.Name), HaveField("UID", job.UID))))
+		Expect(secret.Immutable).To(HaveValue(BeTrue()))
+		Expect(string(secret.Data[StorageAccessKeyKey])).NotTo(BeEmpty())
+		Expect(string(secret.Data[StorageAccessKeyKey])).NotTo(Equal(operatorAccessKey), "the operator's own key must stay in the controller")
+		Expect(string(secret.Data[StorageSessionTokenKey])).NotTo(BeEmpty())
+		// 120 s of deadline and the margin are below STS's minimum of 15 minutes.
+		expires, err := time.Parse(time.RFC3339, secret.Annotations[downloadv1alpha1.CredentialExpiresAnnotation])
+		Expect(err).NotTo(HaveOccurred())
+		Expect(expires).To(BeTemporally("~", time.Now().Add(15*time.Minute), time.Minute))
 
 		Consistently(func() []batchv1.Job { return workerJobs(download) }, "2s").Should(HaveLen(1))
 	})
@@ -444,7 +469,6 @@ var _ = Describe("Download controller", func() {
 	})
 
 	It("runs the real worker with the Job's own arguments, end to end to a downloadable zip", func() {
-		Expect(s3.MakeBucket(ctx, "files", minio.MakeBucketOptions{})).To(Succeed())
 		sources := map[int64][]byte{70000: bytes.Repeat([]byte("csv,row\n"), 10000), 70001: []byte("small file")}
 		for id, content := range sources {
 			_, err := s3.PutObject(ctx, "files", strconv.FormatInt(id, 10), bytes.NewReader(content), int64(len(content)), minio.PutObjectOptions{})
@@ -462,8 +486,13 @@ var _ = Describe("Download controller", func() {
 		raw, err := admin.KubeConfig()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(os.WriteFile(kubeconfig, raw, 0o600)).To(Succeed())
+		// The worker gets exactly what its Pod would: the credential minted for this Download.
+		credential := workerCredential(job)
 		for name, value := range map[string]string{
-			"POD_NAMESPACE": servedNamespace, "STORAGE_ACCESS_KEY": minioSrv.AccessKey, "STORAGE_SECRET_KEY": minioSrv.SecretKey,
+			"POD_NAMESPACE":         servedNamespace,
+			"STORAGE_ACCESS_KEY":    string(credential.Data[StorageAccessKeyKey]),
+			"STORAGE_SECRET_KEY":    string(credential.Data[StorageSecretKeyKey]),
+			"STORAGE_SESSION_TOKEN": string(credential.Data[StorageSessionTokenKey]),
 		} {
 			GinkgoT().Setenv(name, value)
 		}
@@ -473,7 +502,7 @@ var _ = Describe("Download controller", func() {
 		exit := worker.Command(ctx, append(container.Args[1:], "--kubeconfig="+kubeconfig), &stderr)
 		Expect(exit).To(Equal(0), stderr.String())
 		Expect(stderr.String()).NotTo(BeEmpty(), "the worker logs its work")
-		Expect(stderr.String()).NotTo(ContainSubstring(minioSrv.SecretKey), "the worker must never log its credentials")
+		Expect(stderr.String()).NotTo(ContainSubstring(string(credential.Data[StorageSecretKeyKey])), "the worker must never log its credentials")
 
 		By("completing the Job as the Job controller would once the Pod exited 0")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())

@@ -26,12 +26,12 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/minio/minio-go/v7"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -39,6 +39,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/download-operator/download-operator/internal/storage"
+	"github.com/download-operator/download-operator/test/chartrbac"
 	"github.com/download-operator/download-operator/test/logbuffer"
 	"github.com/download-operator/download-operator/test/miniotest"
 	"github.com/download-operator/download-operator/test/testenv"
@@ -46,9 +47,15 @@ import (
 
 // The suite runs the real controller in a manager against envtest (kube-apiserver and etcd) and
 // real MinIO. envtest has no Job controller, so tests drive Job status the way it would.
+//
+// The controller acts as the Helm chart's controller ServiceAccount with the chart's RBAC
+// (test/chartrbac, which needs HELM_BIN); after every spec, any request the apiserver refused it
+// fails the spec, so a grant missing from the chart fails the suite. Tests themselves act as
+// cluster admin (k8sClient), playing users and the Job controller.
 
 const (
 	servedNamespace = "default"
+	sourceBucket    = "files"
 	archiveBucket   = "downloads"
 	storageSecret   = "download-storage"
 	// publicStorageURL differs from MinIO's real address: URLs must be signed for the host
@@ -69,6 +76,15 @@ var (
 
 	stopManager context.CancelFunc
 	managerDone chan struct{}
+	// operatorAccessKey is the operator's own MinIO user, which must never reach a worker.
+	operatorAccessKey string
+)
+
+// controllerUser is the chart's controller ServiceAccount, and controllerClient an uncached
+// client acting as it.
+var (
+	controllerUser   *chartrbac.Identity
+	controllerClient client.Client
 )
 
 func TestControllers(t *testing.T) {
@@ -96,21 +112,38 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	s3, err = minioSrv.Client()
 	Expect(err).NotTo(HaveOccurred())
-	Expect(s3.MakeBucket(ctx, archiveBucket, minio.MakeBucketOptions{})).To(Succeed())
+	for _, bucket := range []string{sourceBucket, archiveBucket} {
+		Expect(s3.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})).To(Succeed())
+	}
+	By("creating the operator's own MinIO user, which mints each worker's credential")
+	var operatorSecret string
+	operatorAccessKey, operatorSecret, err = minioSrv.OperatorUser(ctx, sourceBucket, archiveBucket)
+	Expect(err).NotTo(HaveOccurred())
 	store, err = storage.New(storage.Config{
-		Endpoint: minioSrv.Endpoint, PublicURL: publicStorageURL,
-		AccessKey: minioSrv.AccessKey, SecretKey: minioSrv.SecretKey,
+		Endpoint: minioSrv.Endpoint, PublicURL: publicStorageURL, AccessKey: operatorAccessKey, SecretKey: operatorSecret,
 	})
 	Expect(err).NotTo(HaveOccurred())
 
-	Expect(k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: storageSecret, Namespace: servedNamespace},
-		StringData: map[string]string{StorageAccessKeyKey: minioSrv.AccessKey, StorageSecretKeyKey: minioSrv.SecretKey},
-	})).To(Succeed())
+	By("applying the Helm chart's RBAC, which is all the controller holds")
+	release, err := chartrbac.Install(ctx, env.Config, chartrbac.Options{
+		Namespace: servedNamespace,
+		Values:    map[string]any{"storage": map[string]any{"existingSecret": storageSecret}},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	controllerUser, err = release.Identity(chartrbac.Controller, "")
+	Expect(err).NotTo(HaveOccurred())
+	controllerClient, err = client.New(controllerUser.Config(), client.Options{Scheme: env.Scheme})
+	Expect(err).NotTo(HaveOccurred())
 
 	fakeClock = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
 	Expect(RegisterStateMetrics(k8sClient)).To(Succeed())
 	startManager()
+})
+
+// A grant missing from the chart fails the spec that needed it, even where the controller only
+// logs the 403 (Events) or retries forever (a reconcile).
+var _ = AfterEach(func() {
+	Expect(controllerUser.Refused()).To(Succeed())
 })
 
 var _ = AfterSuite(func() {
@@ -118,6 +151,9 @@ var _ = AfterSuite(func() {
 	if stopManager != nil {
 		stopManager()
 		<-managerDone
+	}
+	if controllerUser != nil {
+		Expect(controllerUser.Refused()).To(Succeed())
 	}
 	cancel()
 	if minioSrv != nil {
@@ -133,28 +169,32 @@ func testOptions() Options {
 		Namespaces:           sets.New(servedNamespace),
 		WorkerImage:          "download-operator:test",
 		WorkerServiceAccount: "download-worker",
-		StorageSecret:        storageSecret,
 		StorageEndpoint:      minioSrv.Endpoint,
-		SourceBucket:         "files",
+		SourceBucket:         sourceBucket,
 		SourceKeyTemplate:    "{id}",
 		ArchiveBucket:        archiveBucket,
 	}
 }
 
-// newReconciler builds a reconciler wired like cmd/main.go does, on the given manager.
+// newReconciler builds a reconciler wired like internal/manager does, on the given manager.
 func newReconciler(mgr ctrl.Manager) *DownloadReconciler {
 	r := NewDownloadReconciler(mgr, store, testOptions())
 	r.Clock = fakeClock
 	return r
 }
 
-// startManager runs the controller as the operator would; stopping and starting it again is how
-// tests simulate an operator restart.
+// startManager runs the controller as the operator would, as the chart's controller
+// ServiceAccount; stopping and starting it again is how tests simulate an operator restart.
 func startManager() {
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(controllerUser.Config(), ctrl.Options{
 		Scheme:     env.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		// Jobs are watched only in the served namespace, as internal/manager caches them; the
+		// chart grants nothing on Jobs elsewhere.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: {Namespaces: map[string]cache.Config{servedNamespace: {}}},
+		}},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(newReconciler(mgr).SetupWithManager(mgr)).To(Succeed())

@@ -24,7 +24,6 @@ package chart_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -130,8 +129,18 @@ func TestLintAndRequiredValues(t *testing.T) {
 				t.Errorf("env %s reads Secret %s, want my-storage", env.Name, ref.SecretKeyRef.Name)
 			}
 		}
-		if !slices.Contains(deploy.Spec.Template.Spec.Containers[0].Args, "--storage-secret="+existingSecret) {
-			t.Errorf("the controller does not tell workers about my-storage: %v", deploy.Spec.Template.Spec.Containers[0].Args)
+	})
+
+	t.Run("the operator's key stays in the release namespace", func(t *testing.T) {
+		values := merge(requiredValues(), map[string]any{"namespaces": []any{"tenant-a", "tenant-b"}})
+		objs := parseManifests(t, mustTemplate(t, release, releaseNamespace, values))
+		secrets := storageSecrets(objs)
+		if len(secrets) != 1 || secrets[0].GetNamespace() != releaseNamespace {
+			var where []string
+			for _, s := range secrets {
+				where = append(where, s.GetNamespace()+"/"+s.GetName())
+			}
+			t.Errorf("storage Secrets rendered at %v, want exactly one, in %s", where, releaseNamespace)
 		}
 	})
 }
@@ -283,11 +292,11 @@ func TestRBACWithKubectlAuthCanI(t *testing.T) {
 		{facade, "watch", "downloads.download.operator.dev", ns},
 		{facade, "delete", "downloads.download.operator.dev", ns},
 		{worker(ns), "patch", "jobs.batch", ns},
-		{worker(ns), "get", "jobs.batch", ns},
 		{worker(extra), "patch", "jobs.batch", extra},
 		{controller, "create", "jobs.batch", ns},
 		{controller, "create", "jobs.batch", extra},
 		{controller, "list", "pods", extra},
+		{controller, "create", "secrets", extra},
 		{controller, "patch", "downloads.download.operator.dev/status", unserved},
 		{controller, "create", "events.events.k8s.io", unserved},
 		{controller, "update", "leases.coordination.k8s.io", ns},
@@ -301,6 +310,7 @@ func TestRBACWithKubectlAuthCanI(t *testing.T) {
 		{facade, "patch", "downloads.download.operator.dev/status", ns},
 		{facade, "create", "pods", ns},
 		{worker(ns), "get", "secrets", ns},
+		{worker(ns), "get", "jobs.batch", ns},
 		{worker(ns), "create", "jobs.batch", ns},
 		{worker(ns), "patch", "jobs.batch", extra},
 		{worker(ns), "get", "downloads.download.operator.dev", ns},
@@ -308,6 +318,8 @@ func TestRBACWithKubectlAuthCanI(t *testing.T) {
 		{controller, "list", "pods", unserved},
 		{controller, "get", "secrets", ns},
 		{controller, "get", "secrets", extra},
+		{controller, "list", "secrets", extra},
+		{controller, "create", "secrets", unserved},
 		{controller, "create", "downloads.download.operator.dev", ns},
 		{controller, "update", "leases.coordination.k8s.io", extra},
 	}

@@ -134,7 +134,6 @@ func (r *rendered) checkControllerArgs(t *testing.T) {
 		"--namespaces="+strings.Join(r.served, ","),
 		"--worker-image="+container.Image,
 		"--worker-service-account="+r.workerSA,
-		"--storage-secret="+existingSecret,
 		"--storage-endpoint=192.0.2.2:9000",
 		"--storage-public-endpoint=http://127.0.0.1:9000",
 		"--file-check-bind-address=:8082",
@@ -447,7 +446,7 @@ func (r *rendered) checkRBAC(t *testing.T) {
 		t.Errorf("facade Role rules = %+v, want exactly %+v", facadeRole.Rules, wantFacade)
 	}
 	wantWorker := []rbacv1.PolicyRule{{
-		APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get", "patch"},
+		APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"patch"},
 	}}
 	for _, ns := range r.served {
 		worker := convert[rbacv1.Role](t, find(t, r.objs, "Role", ns, r.workerSA))
@@ -485,12 +484,18 @@ func (r *rendered) checkRBAC(t *testing.T) {
 	}
 }
 
-// checkRule refuses Secrets and wildcards in any role, and Jobs in a ClusterRole.
+// checkRule refuses wildcards in any role, Jobs in a ClusterRole, and any grant on Secrets but
+// one: the controller's per-namespace Role may create them (each worker's credential), never
+// read, change or delete one.
 func checkRule(t *testing.T, role *unstructured.Unstructured, rule rbacv1.PolicyRule) {
 	t.Helper()
-	if slices.Contains(rule.Resources, "secrets") || slices.Contains(rule.Resources, "*") ||
-		slices.Contains(rule.Verbs, "*") || slices.Contains(rule.APIGroups, "*") {
-		t.Errorf("%s %s grants %+v: no role may touch Secrets or use wildcards", role.GetKind(), role.GetName(), rule)
+	if slices.Contains(rule.Resources, "*") || slices.Contains(rule.Verbs, "*") || slices.Contains(rule.APIGroups, "*") {
+		t.Errorf("%s %s grants %+v: no role may use wildcards", role.GetKind(), role.GetName(), rule)
+	}
+	createsCredentials := role.GetKind() == "Role" && strings.HasSuffix(role.GetName(), "-controller-jobs") &&
+		slices.Equal(rule.Resources, []string{"secrets"}) && slices.Equal(rule.Verbs, []string{"create"})
+	if slices.Contains(rule.Resources, "secrets") && !createsCredentials {
+		t.Errorf("%s %s grants %+v: only the controller's Role may touch Secrets, and only create them", role.GetKind(), role.GetName(), rule)
 	}
 	if role.GetKind() == "ClusterRole" && slices.Contains(rule.Resources, "jobs") {
 		t.Errorf("ClusterRole %s grants Jobs cluster-wide; Jobs belong in per-namespace Roles", role.GetName())

@@ -115,9 +115,10 @@ func (s *Stack) StartJob(ctx context.Context, job *batchv1.Job) error {
 }
 
 // RunWorker is the kubelet running the Job's Pod: `download-operator worker` in-process, with the
-// container's own arguments plus --kubeconfig of an admin user (in a cluster it would use its
-// ServiceAccount), and the environment the Pod would get, resolved from the container's env
-// (the downward API namespace and the storage Secret's keys). The variables stay set in this
+// container's own arguments plus --kubeconfig of the ServiceAccount the Pod names, which must be
+// the chart's worker ServiceAccount in the Job's namespace and holds only the chart's RBAC, and
+// the environment the Pod would get, resolved from the container's env
+// (the downward API namespace and the worker credential Secret's keys). The variables stay set in this
 // process until Stop. It returns the worker's exit code and its log; err is only about running it.
 func (s *Stack) RunWorker(ctx context.Context, job *batchv1.Job) (exit int, log string, err error) {
 	if len(job.Spec.Template.Spec.Containers) != 1 {
@@ -127,11 +128,15 @@ func (s *Stack) RunWorker(ctx context.Context, job *batchv1.Job) (exit int, log 
 	if len(container.Args) == 0 || container.Args[0] != "worker" {
 		return 0, "", fmt.Errorf("job %s does not run the worker: args %q", job.Name, container.Args)
 	}
+	kubeconfig, err := s.workerKubeconfig(job)
+	if err != nil {
+		return 0, "", err
+	}
 	if err := s.setPodEnv(ctx, job.Namespace, container.Env); err != nil {
 		return 0, "", err
 	}
 	var stderr bytes.Buffer
-	exit = worker.Command(ctx, append(container.Args[1:], "--kubeconfig="+s.workerKubeconf), &stderr)
+	exit = worker.Command(ctx, append(container.Args[1:], "--kubeconfig="+kubeconfig), &stderr)
 	return exit, stderr.String(), nil
 }
 
@@ -159,8 +164,13 @@ func (s *Stack) setPodEnv(ctx context.Context, namespace string, env []corev1.En
 		case from.FieldRef != nil && from.FieldRef.FieldPath == "metadata.namespace":
 			value = namespace
 		case from.SecretKeyRef != nil:
+			// The credential Secret follows its Job by moments; the kubelet waits for it too.
 			var secret corev1.Secret
-			if err := s.Admin.Get(ctx, client.ObjectKey{Namespace: namespace, Name: from.SecretKeyRef.Name}, &secret); err != nil {
+			key := client.ObjectKey{Namespace: namespace, Name: from.SecretKeyRef.Name}
+			if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+				err := s.Admin.Get(ctx, key, &secret)
+				return err == nil, client.IgnoreNotFound(err)
+			}); err != nil {
 				return fmt.Errorf("reading Secret %s for env %s: %w", from.SecretKeyRef.Name, e.Name, err)
 			}
 			raw, ok := secret.Data[from.SecretKeyRef.Key]

@@ -21,9 +21,11 @@ limitations under the License.
 // RunWorker, CompleteJob and FailJob play those parts when a test says so, in the order the
 // real ones act; the apiserver validates every Job status transition as it would in a cluster.
 //
-// The facade talks to the apiserver as its own user, bound to the Role its package doc
-// documents (Downloads: create, get, list, watch, delete in Namespace), so every test also
-// proves that Role is enough. Every request it makes is counted (Facade.APIRequests).
+// The controller, the facade and RunWorker's workers talk to the apiserver as their Helm chart
+// ServiceAccounts, holding only the RBAC that charts/download-operator grants (test/chartrbac
+// renders it with HELM_BIN and applies it), so every test also proves the chart grants enough.
+// Stop fails when the apiserver refused the controller or a facade anything. Every request a
+// facade makes is counted (Facade.APIRequests).
 //
 // The package is plain Go: it returns errors and never calls testing or Ginkgo, so Ginkgo
 // suites and plain tests use it alike.
@@ -34,7 +36,7 @@ limitations under the License.
 //	...
 //	download, err := s.RunToCompletion(ctx, jobID)
 //
-// It needs KUBEBUILDER_ASSETS and MINIO_BIN, as every envtest suite here does.
+// It needs KUBEBUILDER_ASSETS and MINIO_BIN, as every envtest suite here does, and HELM_BIN.
 package stack
 
 import (
@@ -54,40 +56,38 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/minio/minio-go/v7"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/controller"
 	"github.com/download-operator/download-operator/internal/facade"
 	"github.com/download-operator/download-operator/internal/filecheck"
 	"github.com/download-operator/download-operator/internal/storage"
 	"github.com/download-operator/download-operator/internal/worker"
+	"github.com/download-operator/download-operator/test/chartrbac"
 	"github.com/download-operator/download-operator/test/miniotest"
 	"github.com/download-operator/download-operator/test/testenv"
 )
 
 // Names the stack uses, as the Helm chart would.
 const (
-	// Namespace is the one served namespace: Downloads, Jobs and the storage Secret live here.
+	// Namespace is the one served namespace: Downloads, Jobs and the worker credential Secrets live here.
 	Namespace     = "default"
 	SourceBucket  = "files"
 	ArchiveBucket = "downloads"
 	StorageSecret = "download-storage"
-	// FacadeUser is the identity of every facade the stack starts; it holds only FacadeRole.
-	FacadeUser = "system:serviceaccount:default:download-facade"
-	FacadeRole = "download-facade"
+	// FacadeUser is the identity of every facade the stack starts: the chart's facade
+	// ServiceAccount, which holds only the chart's FacadeRole.
+	FacadeUser = "system:serviceaccount:" + Namespace + ":" + chartrbac.DefaultRelease + "-facade"
+	FacadeRole = chartrbac.DefaultRelease + "-facade"
 	// WorkerImage is what the controller writes into Jobs; RunWorker runs the code in-process.
 	WorkerImage = "download-operator:test"
 )
@@ -105,12 +105,15 @@ type Options struct {
 	// controller-runtime's global logger at it.
 	Log io.Writer
 	// WithoutOperator starts only what the operator runs against: the control plane, MinIO with
-	// its buckets, the storage Secret and the facade's user. Neither the controller, nor the
+	// its buckets, the operator's MinIO user and the chart's RBAC. Neither the controller, nor the
 	// file-check server, nor a facade is started, for tests that run `download-operator
 	// controller` and `download-operator facade` as processes of their own (with
-	// AdminKubeconfig and FacadeKubeconfig). Controller still holds the options the controller
-	// is to be started with, and the Job helpers play their parts as usual.
+	// ControllerKubeconfig and FacadeKubeconfig). Controller still holds the options the
+	// controller is to be started with, and the Job helpers play their parts as usual.
 	WithoutOperator bool
+	// EditRBAC, when set, changes the chart's RBAC before it is applied
+	// (chartrbac.Options.Edit), for tests that prove a grant is needed by taking it away.
+	EditRBAC func([]client.Object) error
 }
 
 // Stack is a running download-operator with its dependencies.
@@ -128,20 +131,29 @@ type Stack struct {
 	// Facade is the facade the stack started; StartFacade starts more (for other configurations
 	// or for replicas).
 	Facade *Facade
-	// FacadeKubeconfig is a kubeconfig file for the facade's restricted user, for running a
+	// OperatorAccessKey and OperatorSecretKey are the controller's own MinIO user (never root);
+	// workers get only the credentials the controller mints from it.
+	OperatorAccessKey string
+	OperatorSecretKey string
+	// RBAC is the chart's RBAC as applied: the ServiceAccounts the controller, the facades and
+	// the workers act as.
+	RBAC *chartrbac.Release
+	// FacadeKubeconfig is a kubeconfig file for the facade's ServiceAccount, for running a
 	// facade elsewhere: `download-operator facade --kubeconfig`, or a fuzz worker process.
 	FacadeKubeconfig string
-	// AdminKubeconfig is a kubeconfig file for a cluster admin, for running the controller
-	// elsewhere; RunWorker's workers use it too.
-	AdminKubeconfig string
+	// ControllerKubeconfig is a kubeconfig file for the controller's ServiceAccount, for running
+	// `download-operator controller` elsewhere.
+	ControllerKubeconfig string
 
 	log            io.Writer
 	facadeOptions  func(*facade.Config)
-	facadeConfig   *rest.Config
-	workerKubeconf string
-	tempDir        string
-	stopManager    context.CancelFunc
-	managerDone    chan error
+	controllerUser *chartrbac.Identity
+	facadeUser     *chartrbac.Identity
+	// workerServiceAccount is the chart's worker ServiceAccount in Namespace, which Jobs name.
+	workerServiceAccount string
+	tempDir              string
+	stopManager          context.CancelFunc
+	managerDone          chan error
 
 	mu       sync.Mutex
 	facades  []*Facade
@@ -180,15 +192,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			return nil, fmt.Errorf("creating bucket %s: %w", bucket, err)
 		}
 	}
-	if err := s.Admin.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: StorageSecret, Namespace: Namespace},
-		StringData: map[string]string{
-			controller.StorageAccessKeyKey: s.MinIO.AccessKey, controller.StorageSecretKeyKey: s.MinIO.SecretKey,
-		},
-	}); err != nil {
-		return nil, fmt.Errorf("creating the storage Secret: %w", err)
+	// The controller holds a dedicated MinIO user, as the chart README asks; workers get only
+	// what it mints for them.
+	if s.OperatorAccessKey, s.OperatorSecretKey, err = s.MinIO.OperatorUser(ctx, SourceBucket, ArchiveBucket); err != nil {
+		return nil, err
 	}
-	if err := s.createUsers(ctx); err != nil {
+	if err := s.installRBAC(ctx, opts.EditRBAC); err != nil {
 		return nil, err
 	}
 	s.Controller = s.controllerOptions()
@@ -205,47 +214,40 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-// createUsers makes the facade's restricted identity and an admin kubeconfig for the worker.
-func (s *Stack) createUsers(ctx context.Context) error {
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: FacadeRole, Namespace: Namespace},
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{downloadv1alpha1.GroupVersion.Group},
-			Resources: []string{"downloads"},
-			Verbs:     []string{"create", "get", "list", "watch", "delete"},
-		}},
+// installRBAC applies the chart's RBAC, as installed into Namespace, and writes the kubeconfigs
+// of the controller's and the facade's ServiceAccounts.
+func (s *Stack) installRBAC(ctx context.Context, edit func([]client.Object) error) error {
+	var err error
+	if s.RBAC, err = chartrbac.Install(ctx, s.Env.Config, chartrbac.Options{
+		Namespace: Namespace,
+		Values:    map[string]any{"storage": map[string]any{"existingSecret": StorageSecret}},
+		Edit:      edit,
+	}); err != nil {
+		return fmt.Errorf("applying the chart's RBAC: %w", err)
 	}
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: FacadeRole, Namespace: Namespace},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: FacadeRole},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: FacadeUser}},
-	}
-	for _, obj := range []client.Object{role, binding} {
-		if err := s.Admin.Create(ctx, obj); err != nil {
-			return fmt.Errorf("creating the facade's RBAC: %w", err)
-		}
-	}
-	user, err := s.Env.AddUser(envtest.User{Name: FacadeUser}, nil)
-	if err != nil {
-		return fmt.Errorf("adding the facade user: %w", err)
-	}
-	s.facadeConfig = user.Config()
-	if s.FacadeKubeconfig, err = writeKubeconfig(user, filepath.Join(s.tempDir, "facade-kubeconfig")); err != nil {
+	if s.controllerUser, err = s.RBAC.Identity(chartrbac.Controller, ""); err != nil {
 		return err
 	}
-
-	// The worker's own Role (get and patch its Job) is the chart's business; here it runs as admin.
-	admin, err := s.Env.AddUser(envtest.User{Name: "stack-worker", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("adding the worker user: %w", err)
+	if s.facadeUser, err = s.RBAC.Identity(chartrbac.Facade, ""); err != nil {
+		return err
 	}
-	s.workerKubeconf, err = writeKubeconfig(admin, filepath.Join(s.tempDir, "worker-kubeconfig"))
-	s.AdminKubeconfig = s.workerKubeconf
+	workerUser, err := s.RBAC.Identity(chartrbac.Worker, Namespace)
+	if err != nil {
+		return err
+	}
+	s.workerServiceAccount = workerUser.Name
+	if s.facadeUser.User() != FacadeUser {
+		return fmt.Errorf("the chart's facade is %s, not FacadeUser %s", s.facadeUser.User(), FacadeUser)
+	}
+	if s.FacadeKubeconfig, err = writeKubeconfig(s.facadeUser, filepath.Join(s.tempDir, "facade-kubeconfig")); err != nil {
+		return err
+	}
+	s.ControllerKubeconfig, err = writeKubeconfig(s.controllerUser, filepath.Join(s.tempDir, "controller-kubeconfig"))
 	return err
 }
 
-func writeKubeconfig(user *envtest.AuthenticatedUser, path string) (string, error) {
-	raw, err := user.KubeConfig()
+func writeKubeconfig(user *chartrbac.Identity, path string) (string, error) {
+	raw, err := user.Kubeconfig()
 	if err != nil {
 		return "", fmt.Errorf("rendering the kubeconfig %s: %w", path, err)
 	}
@@ -255,13 +257,26 @@ func writeKubeconfig(user *envtest.AuthenticatedUser, path string) (string, erro
 	return path, nil
 }
 
+// workerKubeconfig writes a kubeconfig for the ServiceAccount job's Pod runs as, which must be
+// the chart's worker ServiceAccount in the Job's namespace: a Job naming another would get no
+// grant in a cluster.
+func (s *Stack) workerKubeconfig(job *batchv1.Job) (string, error) {
+	user, err := s.RBAC.Identity(chartrbac.Worker, job.Namespace)
+	if err != nil {
+		return "", err
+	}
+	if sa := job.Spec.Template.Spec.ServiceAccountName; sa != user.Name {
+		return "", fmt.Errorf("job %s/%s runs as ServiceAccount %q, but the chart's worker is %q", job.Namespace, job.Name, sa, user.Name)
+	}
+	return writeKubeconfig(user, filepath.Join(s.tempDir, "worker-kubeconfig-"+job.Namespace))
+}
+
 // controllerOptions configure the controller as the chart would for this stack.
 func (s *Stack) controllerOptions() controller.Options {
 	return controller.Options{
 		Namespaces:           sets.New(Namespace),
 		WorkerImage:          WorkerImage,
-		WorkerServiceAccount: "download-worker",
-		StorageSecret:        StorageSecret,
+		WorkerServiceAccount: s.workerServiceAccount,
 		StorageEndpoint:      s.MinIO.Endpoint,
 		SourceBucket:         SourceBucket,
 		SourceKeyTemplate:    "{id}",
@@ -269,20 +284,26 @@ func (s *Stack) controllerOptions() controller.Options {
 	}
 }
 
-// startController runs the reconciler in a manager, wired as internal/controller's suite does.
+// startController runs the reconciler in a manager as the chart's controller ServiceAccount,
+// wired as internal/controller's suite does.
 func (s *Stack) startController() error {
 	// URLs are signed for MinIO's real address, so tests can download the archive through them.
 	store, err := storage.New(storage.Config{
 		Endpoint: s.MinIO.Endpoint, PublicURL: "http://" + s.MinIO.Endpoint,
-		AccessKey: s.MinIO.AccessKey, SecretKey: s.MinIO.SecretKey,
+		AccessKey: s.OperatorAccessKey, SecretKey: s.OperatorSecretKey,
 	})
 	if err != nil {
 		return fmt.Errorf("configuring storage: %w", err)
 	}
-	mgr, err := ctrl.NewManager(s.Env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(s.controllerUser.Config(), ctrl.Options{
 		Scheme:     s.Env.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		// Jobs are watched only in the served namespace, as internal/manager caches them; the
+		// chart grants nothing on Jobs elsewhere.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: {Namespaces: map[string]cache.Config{Namespace: {}}},
+		}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -351,7 +372,7 @@ func (s *Stack) StartFacade(ctx context.Context, configure func(*facade.Config))
 		configure(&cfg)
 	}
 	f := &Facade{done: make(chan error, 1)}
-	restConfig := rest.CopyConfig(s.facadeConfig)
+	restConfig := s.facadeUser.Config()
 	restConfig.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			f.requests.Add(1)
@@ -403,6 +424,12 @@ func (s *Stack) Stop() error {
 		s.stopManager()
 		if err := <-s.managerDone; err != nil {
 			errs = append(errs, fmt.Errorf("controller manager: %w", err))
+		}
+	}
+	// A grant the chart lacks fails the test even when the code shrugged the 403 off.
+	for _, user := range []*chartrbac.Identity{s.controllerUser, s.facadeUser} {
+		if user != nil {
+			errs = append(errs, user.Refused())
 		}
 	}
 	if s.MinIO != nil {
