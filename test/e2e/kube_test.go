@@ -65,6 +65,20 @@ func kubectl(ctx context.Context, stdin string, args ...string) (string, error) 
 	return stdout.String(), nil
 }
 
+// helm runs the demo's helm binary against its cluster, in the demo namespace, and returns its
+// standard output (warnings go to stderr, which the error carries).
+func helm(ctx context.Context, args ...string) (string, error) {
+	full := append([]string{"--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace}, args...)
+	cmd := exec.CommandContext(ctx, env.Helm, full...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	GinkgoWriter.Printf("$ helm %s\n", strings.Join(args, " "))
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("helm %s: %w\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), nil
+}
+
 // newDownload is a Download of ids in the demo namespace, capped at bytesPerSecond (0: no cap),
 // under a fresh name so that reruns never meet an older object.
 func newDownload(prefix string, ids []int64, bytesPerSecond int64) *downloadv1alpha1.Download {
@@ -99,7 +113,12 @@ func cleanupDownload(name string) {
 }
 
 func deleteDownloadAndWait(ctx context.Context, name string) error {
-	dl := &downloadv1alpha1.Download{ObjectMeta: metav1.ObjectMeta{Namespace: env.Namespace, Name: name}}
+	return deleteDownloadAndWaitIn(ctx, env.Namespace, name)
+}
+
+// deleteDownloadAndWaitIn is deleteDownloadAndWait in namespace ns.
+func deleteDownloadAndWaitIn(ctx context.Context, ns, name string) error {
+	dl := &downloadv1alpha1.Download{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	if err := k8s.Delete(ctx, dl); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting Download %s: %w", name, err)
 	}
@@ -117,8 +136,13 @@ func deleteDownloadAndWait(ctx context.Context, name string) error {
 }
 
 func getDownload(ctx context.Context, name string) (*downloadv1alpha1.Download, error) {
+	return getDownloadIn(ctx, env.Namespace, name)
+}
+
+// getDownloadIn is getDownload in namespace ns.
+func getDownloadIn(ctx context.Context, ns, name string) (*downloadv1alpha1.Download, error) {
 	var dl downloadv1alpha1.Download
-	if err := k8s.Get(ctx, client.ObjectKey{Namespace: env.Namespace, Name: name}, &dl); err != nil {
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &dl); err != nil {
 		return nil, fmt.Errorf("getting Download %s: %w", name, err)
 	}
 	return &dl, nil
@@ -133,10 +157,16 @@ func conditionTrue(dl *downloadv1alpha1.Download, conditionType string) bool {
 // instead stops the wait at once, with its reason.
 func waitForComplete(ctx context.Context, name string, timeout time.Duration) *downloadv1alpha1.Download {
 	GinkgoHelper()
+	return waitForCompleteIn(ctx, env.Namespace, name, timeout)
+}
+
+// waitForCompleteIn is waitForComplete in namespace ns.
+func waitForCompleteIn(ctx context.Context, ns, name string, timeout time.Duration) *downloadv1alpha1.Download {
+	GinkgoHelper()
 	var dl *downloadv1alpha1.Download
 	Eventually(ctx, func(g Gomega) {
 		var err error
-		dl, err = getDownload(ctx, name)
+		dl, err = getDownloadIn(ctx, ns, name)
 		g.Expect(err).NotTo(HaveOccurred())
 		if failed := meta.FindStatusCondition(dl.Status.Conditions, downloadv1alpha1.ConditionFailed); failed != nil &&
 			failed.Status == metav1.ConditionTrue {

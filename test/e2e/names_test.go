@@ -51,6 +51,14 @@ const (
 	// samplePath is relative to the repository root.
 	samplePath = "config/samples/download_v1alpha1_download.yaml"
 
+	// clientLabel is where the facade records the client that created a Download (an HMAC of
+	// the client's address), and what its per-client active cap counts.
+	clientLabel = "download.operator.dev/client"
+	// resultAnnotation is where a worker reports its archive on its Job (internal/jobreport).
+	resultAnnotation = "download.operator.dev/result"
+	// credentialSecretSuffix names a worker's storage credential Secret after its Job.
+	credentialSecretSuffix = "-storage"
+
 	// suiteLabel marks the Downloads this suite creates, so that BeforeSuite can remove what an
 	// aborted earlier run left behind.
 	suiteLabel = "e2e.download.operator.dev/suite"

@@ -124,13 +124,18 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 
 	By("waiting for the facade to be ready")
-	Eventually(ctx, func() error { return getOK(ctx, env.FacadeURL+"/health") // /readyz is on the unpublished probe port }).Should(Succeed())
+	// /readyz is on the probe port, which the demo does not publish; /health is on the API's.
+	Eventually(ctx, func() error { return getOK(ctx, env.FacadeURL+"/health") }).Should(Succeed())
 
 	By("checking the seeded source files")
 	Expect(checkSeed(ctx)).To(Succeed())
 
 	By("removing Downloads left by an earlier, aborted run")
 	Expect(deleteLeftoverDownloads(ctx)).To(Succeed())
+
+	// Drill S5 checks that a worker credential dies at its expiry, 15 minutes after minting.
+	// Minted here when S5 is selected, the wait overlaps the rest of the run.
+	armS5CredentialExpiry(ctx)
 }, NodeTimeout(25*time.Minute))
 
 // Every Pod this suite caused (worker Pods included) must have been admitted by the

@@ -25,7 +25,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -132,14 +131,9 @@ var _ = Describe("Tracing", Ordered, Label("tracing"), func() {
 // setTracingEndpoint sets tracing.endpoint on the demo release, keeping every other value, and
 // waits for the rollout.
 func setTracingEndpoint(ctx context.Context, endpoint string) error {
-	cmd := exec.CommandContext(ctx, env.Helm, "--kubeconfig", env.Kubeconfig, "upgrade", env.HelmRelease,
-		filepath.Join(repoRoot, "charts", "download-operator"), "-n", env.Namespace, "--reuse-values",
-		"--set", "tracing.endpoint="+endpoint, "--wait", "--timeout", "4m")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("helm upgrade --set tracing.endpoint=%q: %w\n%s", endpoint, err, out)
-	}
-	return nil
+	_, err := helm(ctx, "upgrade", env.HelmRelease, filepath.Join(repoRoot, "charts", "download-operator"),
+		"--reuse-values", "--set", "tracing.endpoint="+endpoint, "--wait", "--timeout", "4m")
+	return err
 }
 
 func randomHex(n int) string {
