@@ -157,6 +157,12 @@ func onlyFile(t *testing.T, dir string, want ...string) {
 	}
 }
 
+// idempotentJobID is the jobId the facade gives the CLI's Idempotency-Key. Keys are scoped per
+// client, and the CLI reaches the facade from loopback, so that address is the client.
+func idempotentJobID(key string) string {
+	return facade.IdempotentJobID(stack.Namespace, stk.Facade.ClientLabelValue("127.0.0.1"), key)
+}
+
 func TestGetDownloadsARealArchiveEndToEnd(t *testing.T) {
 	// 2 MiB that deflate cannot shrink, so the archive takes many chunks to download.
 	incompressible := make([]byte, 2<<20)
@@ -174,7 +180,7 @@ func TestGetDownloadsARealArchiveEndToEnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t)
 			key := uuid.NewString()
-			jobID := facade.IdempotentJobID(stack.Namespace, key)
+			jobID := idempotentJobID(key)
 			var completed *downloadv1alpha1.Download
 			cluster := drive(ctx, func(ctx context.Context) (err error) {
 				completed, err = stk.RunToCompletion(ctx, jobID)
@@ -285,7 +291,7 @@ func TestGetReportsWhyTheServerFailedTheDownload(t *testing.T) {
 	ctx := testContext(t)
 	putSources(t, map[int64][]byte{70200: []byte("present")})
 	key := uuid.NewString()
-	jobID := facade.IdempotentJobID(stack.Namespace, key)
+	jobID := idempotentJobID(key)
 	cluster := drive(ctx, func(ctx context.Context) error {
 		job, err := stk.WaitForJob(ctx, jobID)
 		if err != nil {
@@ -340,7 +346,7 @@ func TestGetInterruptedWhileWaiting(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t)
 			key := uuid.NewString()
-			jobID := facade.IdempotentJobID(stack.Namespace, key)
+			jobID := idempotentJobID(key)
 			dir := t.TempDir()
 			s := newSession(t, tc.tty, tc.typed)
 			// Nobody starts the Job, so the job stays pending until the user gives up.
@@ -421,7 +427,7 @@ func TestGetGivesUpAfterItsTimeout(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 10*time.Second {
 		t.Errorf("took %s with --timeout 1s", elapsed)
 	}
-	jobID := facade.IdempotentJobID(stack.Namespace, key)
+	jobID := idempotentJobID(key)
 	for _, want := range []string{"--timeout of 1s ran out", jobID + " goes on on the server", "--idempotency-key " + key} {
 		if !strings.Contains(s.stderr.String(), want) {
 			t.Errorf("stderr lacks %q\n%s", want, s)
