@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,11 +34,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
-	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/download-operator/download-operator/test/chartrbac"
 	"github.com/download-operator/download-operator/test/testenv"
 )
 
@@ -48,86 +46,53 @@ const helmSkipReason = "SKIPPING THE HELM CHART SUITE: HELM_BIN is not set, so c
 	"NOT tested. Build helm from Go modules with `hack/tools.sh helm` and run with " +
 	"HELM_BIN=\"$(hack/tools.sh helm)/helm\""
 
-// commandTimeout bounds every helm and kubectl invocation, so a hung binary fails the test
-// instead of hanging it.
+// commandTimeout bounds every kubectl invocation (chartrbac.Helm bounds helm's), so a hung
+// binary fails the test instead of hanging it.
 const commandTimeout = 60 * time.Second
 
-// requiredValues are the values an install cannot do without.
-func requiredValues() map[string]any {
-	return map[string]any{
-		"storage": map[string]any{
-			"endpoint":       "192.0.2.2:9000",
-			"publicEndpoint": "http://127.0.0.1:9000",
-			"accessKey":      "chart-test-access",
-			"secretKey":      "chart-test-secret",
-		},
-	}
-}
-
-// chartDir is the chart under test, found from the repository root.
-func chartDir() string {
-	return filepath.Join(testenv.RepoRoot(), "charts", "download-operator")
-}
+// The chart, its required values and the merging of values are test/chartrbac's, which renders
+// the chart for the envtest suites too.
+var (
+	chartDir       = chartrbac.ChartDir
+	requiredValues = chartrbac.RequiredValues
+	merge          = chartrbac.Merge
+)
 
 // helmBin returns the helm binary or skips the test.
 func helmBin(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("HELM_BIN")
-	if bin == "" {
+	bin, err := chartrbac.HelmBin()
+	if errors.Is(err, chartrbac.ErrNoHelm) {
 		t.Skip(helmSkipReason)
 	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("HELM_BIN=%s: %v (build it with `hack/tools.sh helm`)", bin, err)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
 
-// helm runs the helm binary hermetically (its config, cache and data dirs are temporary, and it
-// sees no kubeconfig) and returns stdout, stderr and the error.
+// helm runs the helm binary hermetically (chartrbac.Helm) and returns stdout, stderr and the
+// error.
 func helm(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	bin := helmBin(t)
-	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
-	defer cancel()
-	home := t.TempDir()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-		"KUBECONFIG="+filepath.Join(home, "no-kubeconfig"),
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
+	helmBin(t)
+	return chartrbac.Helm(t.Context(), args...)
 }
 
 // valuesFile writes values as a YAML file for helm's -f.
 func valuesFile(t *testing.T, values map[string]any) string {
 	t.Helper()
-	raw, err := yaml.Marshal(values)
+	path, err := chartrbac.WriteValues(t.TempDir(), values)
 	if err != nil {
-		t.Fatalf("marshalling values: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "values.yaml")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatalf("writing values: %v", err)
+		t.Fatal(err)
 	}
 	return path
 }
 
-// helmTemplate renders the chart as release in namespace. kubeVersion is passed explicitly:
-// helm built from Go modules without the release ldflags believes the cluster is v1.20.0, which
-// the chart's kubeVersion constraint (>=1.30.0-0) rejects.
+// helmTemplate renders the chart as release in namespace, for the envtest apiserver's version.
 func helmTemplate(t *testing.T, release, namespace string, values map[string]any) (string, error) {
 	t.Helper()
-	stdout, stderr, err := helm(t, "template", release, chartDir(),
-		"--namespace", namespace, "--kube-version", kubeVersion(t), "-f", valuesFile(t, values))
-	if err != nil {
-		return stdout, fmt.Errorf("helm template: %w: %s", err, stderr)
-	}
-	return stdout, nil
+	return chartrbac.Template(t.Context(), release, namespace, kubeVersion(t), values)
 }
 
 // mustTemplate renders the chart or fails the test.
@@ -140,50 +105,12 @@ func mustTemplate(t *testing.T, release, namespace string, values map[string]any
 	return out
 }
 
-// merge deep-merges overlays onto base (maps merge, anything else replaces).
-func merge(base map[string]any, overlays ...map[string]any) map[string]any {
-	out := map[string]any{}
-	for _, m := range append([]map[string]any{base}, overlays...) {
-		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok {
-				if prev, ok := out[k].(map[string]any); ok {
-					out[k] = merge(prev, sub)
-					continue
-				}
-				out[k] = merge(sub)
-				continue
-			}
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // parseManifests decodes a multi-document YAML stream into objects, skipping empty documents.
 func parseManifests(t *testing.T, manifests string) []*unstructured.Unstructured {
 	t.Helper()
-	decoder := k8syaml.NewYAMLOrJSONDecoder(strings.NewReader(manifests), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		obj := map[string]any{}
-		err := decoder.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("decoding rendered manifests: %v", err)
-		}
-		if len(obj) == 0 {
-			continue
-		}
-		u := &unstructured.Unstructured{Object: obj}
-		if u.GetKind() == "" || u.GetAPIVersion() == "" || u.GetName() == "" {
-			t.Fatalf("rendered object without kind, apiVersion or name: %v", obj)
-		}
-		objs = append(objs, u)
-	}
-	if len(objs) == 0 {
-		t.Fatal("the chart rendered no objects")
+	objs, err := chartrbac.ParseManifests(manifests)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return objs
 }
@@ -295,15 +222,9 @@ func startControlPlane() (*controlPlane, error) {
 	}
 	cp := &controlPlane{env: env}
 	fail := func(err error) (*controlPlane, error) { return nil, errors.Join(err, env.Stop()) }
-	disco, err := discovery.NewDiscoveryClientForConfig(env.Config)
-	if err != nil {
-		return fail(fmt.Errorf("creating a discovery client: %w", err))
+	if cp.version, err = chartrbac.KubeVersion(env.Config); err != nil {
+		return fail(err)
 	}
-	info, err := disco.ServerVersion()
-	if err != nil {
-		return fail(fmt.Errorf("asking the apiserver its version: %w", err))
-	}
-	cp.version = info.GitVersion
 	// testenv.Kubectl returns no stdout when kubectl exits non-zero, which `kubectl auth can-i`
 	// does to say "no"; so the suite runs the same kubectl binary itself, as a cluster admin.
 	admin, err := env.AddUser(envtest.User{Name: "chart-test-admin", Groups: []string{"system:masters"}}, nil)
