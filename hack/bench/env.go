@@ -136,7 +136,7 @@ func startEnvironment(ctx context.Context, opts options) (_ *environment, err er
 
 	logf("starting envtest, MinIO and the controller (test/stack)")
 	if env.stack, err = stack.Start(ctx, stack.Options{}); err != nil {
-		return nil, fmt.Errorf("starting the stack (KUBEBUILDER_ASSETS and MINIO_BIN must be set): %w", err)
+		return nil, fmt.Errorf("starting the stack (KUBEBUILDER_ASSETS, MINIO_BIN and HELM_BIN must be set): %w", err)
 	}
 	if env.user, err = clientcmd.BuildConfigFromFlags("", env.stack.FacadeKubeconfig); err != nil {
 		return nil, fmt.Errorf("loading the facade's kubeconfig: %w", err)

@@ -56,7 +56,7 @@ limitations under the License.
 // only starts what is not running) and reads .demo/env. P7 starts envtest alone and the
 // controller as a process of the real binary.
 //
-// It needs KUBEBUILDER_ASSETS and MINIO_BIN, as `make test` sets them, and wrk for P2t.
+// It needs KUBEBUILDER_ASSETS, MINIO_BIN and HELM_BIN, as `make test` sets them, and wrk for P2t.
 package main
 
 import (

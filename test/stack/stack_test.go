@@ -30,6 +30,7 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/facade"
+	"github.com/download-operator/download-operator/test/chartrbac"
 	"github.com/download-operator/download-operator/test/stack"
 )
 
@@ -71,6 +72,44 @@ func TestStackRunsADownloadEndToEnd(t *testing.T) {
 	}
 	if s.Facade.APIRequests() == 0 {
 		t.Error("the facade's apiserver requests are not counted")
+	}
+}
+
+// TestAGrantMissingFromTheChartFailsTheStack proves that the stack holds the controller to the
+// chart's RBAC: with the chart's `create` on Jobs taken away, a Download never gets its Job, and
+// Stop fails naming the request the apiserver refused. TestStackRunsADownloadEndToEnd is the
+// control: with the chart as it is, the same Download runs and Stop finds nothing refused.
+func TestAGrantMissingFromTheChartFailsTheStack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := stack.Start(ctx, stack.Options{
+		Log:      testLog(),
+		EditRBAC: chartrbac.WithoutGrant(chartrbac.Controller, "batch", "jobs", "create"),
+	})
+	if err != nil {
+		t.Fatalf("starting the stack: %v", err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = s.Stop()
+		}
+	}()
+	if err := s.PutSource(ctx, 70000, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+
+	accepted := initiate(t, s, `{"file_ids":[70000]}`)
+	waitCtx, cancelWait := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelWait()
+	if job, err := s.WaitForJob(waitCtx, accepted.JobID); err == nil {
+		t.Fatalf("the controller created Job %s without the chart's grant", job.Name)
+	}
+	stopped = true
+	err = s.Stop()
+	refusal := "POST /apis/batch/v1/namespaces/" + stack.Namespace + "/jobs"
+	if err == nil || !strings.Contains(err.Error(), refusal) {
+		t.Fatalf("Stop() = %v, want it to name the refused %s", err, refusal)
 	}
 }
 
