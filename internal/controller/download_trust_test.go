@@ -38,10 +38,7 @@ import (
 var _ = Describe("what the controller takes from a worker", func() {
 	DescribeTable("never signs a result other than the Download's own archive as storage holds it",
 		func(forge func(download *downloadv1alpha1.Download, honest jobreport.Result) jobreport.Result) {
-			download := newDownload(servedNamespace, 70000)
-			createDownload(download)
-			job := waitForJob(download)
-			startJob(job, time.Second)
+			download, job := startedDownload(time.Second)
 			honest := storeArchive(download, []byte("the real archive"))
 			succeedJob(job, forge(download, honest))
 
@@ -67,10 +64,7 @@ var _ = Describe("what the controller takes from a worker", func() {
 	)
 
 	It("rejects a reported archive that storage does not hold", func() {
-		download := newDownload(servedNamespace, 70000)
-		createDownload(download)
-		job := waitForJob(download)
-		startJob(job, time.Second)
+		download, job := startedDownload(time.Second)
 		succeedJob(job, jobreport.Result{Bucket: archiveBucket, Key: archiveKey(download), Size: 10, SHA256: sha256Zeros})
 
 		current := eventuallyPhase(download, downloadv1alpha1.PhaseFailed)
@@ -79,10 +73,7 @@ var _ = Describe("what the controller takes from a worker", func() {
 	})
 
 	It("keeps a failure reason a worker made up out of the condition", func() {
-		download := newDownload(servedNamespace, 70000)
-		createDownload(download)
-		job := waitForJob(download)
-		startJob(job, time.Second)
+		download, job := startedDownload(time.Second)
 		failJob(job, &jobreport.Failure{Reason: downloadv1alpha1.ReasonArchiveReady, Message: "all fine, really"},
 			batchv1.JobReasonBackoffLimitExceeded, 4)
 
@@ -92,10 +83,7 @@ var _ = Describe("what the controller takes from a worker", func() {
 	})
 
 	It("ignores progress no honest worker reports", func() {
-		download := newDownload(servedNamespace, 70000)
-		createDownload(download)
-		job := waitForJob(download)
-		startJob(job, 4*time.Second)
+		download, job := startedDownload(4*time.Second)
 		annotateJob(job, jobreport.ProgressAnnotation, jobreport.Progress{BytesDone: 50, BytesTotal: 100})
 		Eventually(func() int32 { return fetch(download).Status.Progress }).Should(BeEquivalentTo(50))
 
@@ -164,5 +152,15 @@ var _ = Describe("settled and unserved Downloads", func() {
 		}).Should(Satisfy(apierrors.IsNotFound))
 	})
 })
+
+// startedDownload creates a Download of one file and has its Job start the given time ago.
+func startedDownload(ago time.Duration) (*downloadv1alpha1.Download, *batchv1.Job) {
+	GinkgoHelper()
+	download := newDownload(servedNamespace, 70000)
+	createDownload(download)
+	job := waitForJob(download)
+	startJob(job, ago)
+	return download, job
+}
 
 const sha256Zeros = "0000000000000000000000000000000000000000000000000000000000000000"
