@@ -45,13 +45,13 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
 	"github.com/download-operator/download-operator/internal/worker"
+	"github.com/download-operator/download-operator/test/chartrbac"
 )
 
 // storeArchive puts bytes where the worker would have streamed the archive and returns the
@@ -481,9 +481,9 @@ var _ = Describe("Download controller", func() {
 
 		By("running download-operator worker with the container's args and env, as the kubelet would")
 		kubeconfig := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
-		admin, err := env.AddUser(envtest.User{Name: "worker-test", Groups: []string{"system:masters"}}, nil)
+		workerUser, err := chartRelease.Identity(chartrbac.Worker, servedNamespace)
 		Expect(err).NotTo(HaveOccurred())
-		raw, err := admin.KubeConfig()
+		raw, err := workerUser.Kubeconfig()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(os.WriteFile(kubeconfig, raw, 0o600)).To(Succeed())
 		// The worker gets exactly what its Pod would: the credential minted for this Download.

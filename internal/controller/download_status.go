@@ -72,9 +72,15 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 	switch {
 	case jobCondition(job, batchv1.JobComplete):
 		r.forgetJob(job)
+		if err := r.removeLeftUploads(ctx, download); err != nil {
+			return err
+		}
 		return r.complete(ctx, download, job)
 	case jobCondition(job, batchv1.JobFailed):
 		r.forgetJob(job)
+		if err := r.removeLeftUploads(ctx, download); err != nil {
+			return err
+		}
 		reason, message := failureOf(job)
 		r.fail(download, reason, message)
 	case hasProgress || ptr.Deref(job.Status.Ready, 0) > 0 || job.Status.Failed > 0 ||
@@ -91,6 +97,16 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 		status.Phase = downloadv1alpha1.PhasePending
 		r.setProgressing(download, metav1.ConditionTrue, downloadv1alpha1.ReasonJobCreated,
 			fmt.Sprintf("Job %s created; waiting for its worker Pod", job.Name))
+	}
+	return nil
+}
+
+// removeLeftUploads aborts the multipart uploads that attempts killed mid-upload left under the
+// archive's key, once no worker of the Job can run any more. Workers cannot do it themselves:
+// their credential may not list uploads, which would show other Downloads' keys.
+func (r *DownloadReconciler) removeLeftUploads(ctx context.Context, download *downloadv1alpha1.Download) error {
+	if err := r.Storage.RemoveIncompleteUploads(ctx, r.Options.ArchiveBucket, archiveKey(download)); err != nil {
+		return fmt.Errorf("removing uploads left by killed attempts: %w", err)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ package controller
 import (
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
@@ -83,7 +84,7 @@ var _ = Describe("what the controller takes from a worker", func() {
 	})
 
 	It("ignores progress no honest worker reports", func() {
-		download, job := startedDownload(4*time.Second)
+		download, job := startedDownload(4 * time.Second)
 		annotateJob(job, jobreport.ProgressAnnotation, jobreport.Progress{BytesDone: 50, BytesTotal: 100})
 		Eventually(func() int32 { return fetch(download).Status.Progress }).Should(BeEquivalentTo(50))
 
@@ -93,10 +94,35 @@ var _ = Describe("what the controller takes from a worker", func() {
 	})
 })
 
+var _ = Describe("uploads killed attempts left", func() {
+	// A worker killed mid-upload cannot abort its upload, and its successor's credential may not
+	// list uploads (the listing would show other Downloads' keys), so the controller removes them.
+	DescribeTable("are removed once the Job can run no more workers",
+		func(finish func(download *downloadv1alpha1.Download, job *batchv1.Job), phase downloadv1alpha1.DownloadPhase) {
+			download, job := startedDownload(time.Second)
+			core := minio.Core{Client: s3}
+			_, err := core.NewMultipartUpload(ctx, archiveBucket, archiveKey(download), minio.PutObjectOptions{})
+			Expect(err).NotTo(HaveOccurred())
+
+			finish(download, job)
+			eventuallyPhase(download, phase)
+			for upload := range s3.ListIncompleteUploads(ctx, archiveBucket, archiveKey(download), true) {
+				Fail("the killed attempt's upload is still there: " + upload.UploadID)
+			}
+		},
+		Entry("when it completed", func(download *downloadv1alpha1.Download, job *batchv1.Job) {
+			succeedJob(job, storeArchive(download, []byte("the retry's archive")))
+		}, downloadv1alpha1.PhaseCompleted),
+		Entry("when it failed", func(_ *downloadv1alpha1.Download, job *batchv1.Job) {
+			failJob(job, nil, batchv1.JobReasonBackoffLimitExceeded, 4)
+		}, downloadv1alpha1.PhaseFailed),
+	)
+})
+
 var _ = Describe("settled and unserved Downloads", func() {
 	It("lets a Download in a namespace it does not serve be deleted", func() {
-		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "not-served"}}))).To(Succeed())
-		download := newDownload("not-served", 70000)
+		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unserved-deleted"}}))).To(Succeed())
+		download := newDownload("unserved-deleted", 70000)
 		createDownload(download)
 		current := eventuallyPhase(download, downloadv1alpha1.PhaseFailed)
 		Expect(current.Finalizers).To(BeEmpty(), "nothing was made for it that would need cleaning up")

@@ -57,10 +57,12 @@ type Options struct {
 func (o Options) serves(namespace string) bool { return o.Namespaces.Has(namespace) }
 
 // ArchiveStore is the object storage the controller needs: minting each worker's credential,
-// checking and presigning finished archives, and removing them when their Download goes.
+// checking and presigning finished archives, removing what killed attempts left, and removing
+// archives when their Download goes.
 type ArchiveStore interface {
 	MintWorkerCredential(ctx context.Context, scope storage.WorkerScope, lifetime time.Duration, sessionName string) (storage.Credential, error)
 	ArchiveSize(ctx context.Context, bucket, key string) (int64, error)
 	PresignGet(ctx context.Context, bucket, key string, expiry time.Duration, fileName string) (*url.URL, error)
+	RemoveIncompleteUploads(ctx context.Context, bucket, key string) error
 	DeleteArchive(ctx context.Context, bucket, key string) error
 }

@@ -83,6 +83,8 @@ var (
 // controllerUser is the chart's controller ServiceAccount, and controllerClient an uncached
 // client acting as it.
 var (
+	// chartRelease holds the chart's ServiceAccounts and RBAC as installed into envtest.
+	chartRelease     *chartrbac.Release
 	controllerUser   *chartrbac.Identity
 	controllerClient client.Client
 )
@@ -125,12 +127,12 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 
 	By("applying the Helm chart's RBAC, which is all the controller holds")
-	release, err := chartrbac.Install(ctx, env.Config, chartrbac.Options{
+	chartRelease, err = chartrbac.Install(ctx, env.Config, chartrbac.Options{
 		Namespace: servedNamespace,
 		Values:    map[string]any{"storage": map[string]any{"existingSecret": storageSecret}},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	controllerUser, err = release.Identity(chartrbac.Controller, "")
+	controllerUser, err = chartRelease.Identity(chartrbac.Controller, "")
 	Expect(err).NotTo(HaveOccurred())
 	controllerClient, err = client.New(controllerUser.Config(), client.Options{Scheme: env.Scheme})
 	Expect(err).NotTo(HaveOccurred())

@@ -66,6 +66,9 @@ func (s WorkerScope) sessionPolicy() (string, error) {
 		// AbortMultipartUpload to clean up after a failed attempt.
 		statement{Effect: "Allow", Action: []string{"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
 			Resource: []string{objectARN(s.ArchiveBucket, s.ArchiveKey)}},
+		// No s3:ListBucketMultipartUploads: it cannot be narrowed to one key (MinIO refuses an
+		// s3:prefix condition on it), and the keys it shows name other Downloads. The controller
+		// removes what a killed attempt left (RemoveIncompleteUploads) when the Download finishes.
 	)
 }
 

@@ -104,6 +104,7 @@ func TestWorkerCredentialIsScopedToItsDownload(t *testing.T) {
 		if err := core.AbortMultipartUpload(ctx, "downloads", "tenant-a/mine.zip", uploadID); err != nil {
 			t.Errorf("abort its own upload: %v", err)
 		}
+
 	})
 
 	t.Run("does nothing else", func(t *testing.T) {
@@ -117,6 +118,12 @@ func TestWorkerCredentialIsScopedToItsDownload(t *testing.T) {
 				return err
 			}(),
 			"list buckets": func() error { _, err := worker.ListBuckets(ctx); return err }(),
+			"list other Downloads' uploads": func() error {
+				for upload := range worker.ListIncompleteUploads(ctx, "downloads", "tenant-b/", true) {
+					return upload.Err
+				}
+				return nil
+			}(),
 			"list archives": func() error {
 				for obj := range worker.ListObjects(ctx, "downloads", minio.ListObjectsOptions{Recursive: true}) {
 					return obj.Err

@@ -153,13 +153,23 @@ func (s *Store) PresignGet(ctx context.Context, bucket, key string, expiry time.
 // cancelled Download leaves neither a visible object nor orphan parts. Missing objects are fine.
 func (s *Store) DeleteArchive(ctx context.Context, bucket, key string) error {
 	var errs []error
-	if err := s.internal.RemoveIncompleteUpload(ctx, bucket, key); err != nil && !isNotFound(err) {
-		errs = append(errs, fmt.Errorf("aborting uploads of %s/%s: %w", bucket, key, err))
+	if err := s.RemoveIncompleteUploads(ctx, bucket, key); err != nil {
+		errs = append(errs, err)
 	}
 	if err := s.internal.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
 		errs = append(errs, fmt.Errorf("removing %s/%s: %w", bucket, key, err))
 	}
 	return errors.Join(errs...)
+}
+
+// RemoveIncompleteUploads aborts every multipart upload still open for the key: a worker killed
+// mid-upload (SIGKILL, OOM, node loss) cannot abort its own, and its worker credential may not
+// list uploads. None is fine.
+func (s *Store) RemoveIncompleteUploads(ctx context.Context, bucket, key string) error {
+	if err := s.internal.RemoveIncompleteUpload(ctx, bucket, key); err != nil && !isNotFound(err) {
+		return fmt.Errorf("aborting uploads of %s/%s: %w", bucket, key, err)
+	}
+	return nil
 }
 
 func isNotFound(err error) bool {

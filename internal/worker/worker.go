@@ -335,9 +335,6 @@ func (r *run) statSources(ctx context.Context) (_ []source, err error) {
 // holds one part, never the archive. The object becomes visible only when the upload completes;
 // on any failure the upload is aborted so no parts linger.
 func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, err error) {
-	// An earlier attempt that was killed (SIGKILL, OOM, node loss) could not abort its upload;
-	// its parts would otherwise stay in the bucket until the Download is deleted.
-	r.removeIncompleteUploads(ctx, "an earlier attempt")
 	putCtx, span := r.tracer.Start(ctx, SpanUpload, trace.WithAttributes(AttrBucket.String(r.cfg.ArchiveBucket),
 		AttrKey.String(r.cfg.ArchiveKey), AttrPartSize.Int64(int64(r.cfg.PartSize))))
 	// Counted where the upload reads the pipe, so that a failed upload still says how far it got.
@@ -388,19 +385,21 @@ func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, e
 		_ = pr.CloseWithError(putErr)
 		<-writerDone
 	}
-	r.removeIncompleteUploads(ctx, "this failed attempt")
+	r.removeIncompleteUpload(ctx)
 	return archiveSummary{}, fmt.Errorf("uploading archive %s/%s: %w", r.cfg.ArchiveBucket, r.cfg.ArchiveKey, cause)
 }
 
-// removeIncompleteUploads removes the parts an unfinished upload of the archive key left. After
-// a failure minio-go aborts its own upload too, but a cancelled context or a dropped connection
-// can defeat that, so this runs on a fresh context. Removing every incomplete upload of the key
-// is safe because a Job runs one worker Pod at a time and each Download has its own key.
-func (r *run) removeIncompleteUploads(ctx context.Context, leftBy string) {
+// removeIncompleteUpload removes the parts this failed attempt's upload left. minio-go aborts
+// its own upload after a failure too, but a cancelled context or a dropped connection can defeat
+// that, so this runs on a fresh context. It needs a credential that may list the bucket's
+// uploads; a worker's own credential may not (the listing would show other Downloads' keys), and
+// then the controller removes the parts when the Download finishes, as it does for attempts
+// killed before they could clean up.
+func (r *run) removeIncompleteUpload(ctx context.Context) {
 	removeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := r.archive.RemoveIncompleteUpload(removeCtx, r.cfg.ArchiveBucket, r.cfg.ArchiveKey); err != nil {
-		r.log.WarnContext(ctx, "could not remove the incomplete upload of "+leftBy+"; the bucket's lifecycle rules must reap its parts",
+		r.log.InfoContext(ctx, "left the failed attempt's upload to the controller",
 			"bucket", r.cfg.ArchiveBucket, "key", r.cfg.ArchiveKey, "error", err)
 	}
 }

@@ -18,7 +18,6 @@ package worker_test
 
 import (
 	"archive/zip"
-	"bytes"
 	"context"
 	"errors"
 	"hash/crc32"
@@ -380,31 +379,5 @@ func TestRunRejectsInvalidConfigWithoutReporting(t *testing.T) {
 	}
 	if len(rec.events) != 0 {
 		t.Errorf("reports %v for a usage error, which has no Reason", rec.events)
-	}
-}
-
-// A worker killed by SIGKILL cannot abort its upload; the retry that follows must remove it, or
-// its parts stay in the bucket for the Download's whole life.
-func TestRunRemovesTheUploadOfAKilledEarlierAttempt(t *testing.T) {
-	client, cfg := sharedRun(t, map[int64][]byte{60_000: randomBytes(60, 1<<20)}, 60_000)
-	core := minio.Core{Client: client}
-	ctx := context.Background()
-	leftover, err := core.NewMultipartUpload(ctx, cfg.ArchiveBucket, cfg.ArchiveKey, minio.PutObjectOptions{})
-	if err != nil {
-		t.Fatalf("starting the killed attempt's upload: %v", err)
-	}
-	if _, err := core.PutObjectPart(ctx, cfg.ArchiveBucket, cfg.ArchiveKey, leftover, 1,
-		bytes.NewReader(randomBytes(61, 5<<20)), 5<<20, minio.PutObjectPartOptions{}); err != nil {
-		t.Fatalf("uploading the killed attempt's part: %v", err)
-	}
-
-	if _, err := worker.Run(ctx, cfg, worker.Deps{Source: client, Archive: client, Reporter: &recorder{}}); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if uploads := incompleteUploads(t, client, cfg.ArchiveBucket, cfg.ArchiveKey); len(uploads) != 0 {
-		t.Errorf("the killed attempt's upload %s is still there: %v", leftover, uploads)
-	}
-	if _, err := client.StatObject(ctx, cfg.ArchiveBucket, cfg.ArchiveKey, minio.StatObjectOptions{}); err != nil {
-		t.Errorf("the archive is missing: %v", err)
 	}
 }

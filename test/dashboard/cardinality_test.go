@@ -107,13 +107,15 @@ func TestNoLabelGrowsWithDownloads(t *testing.T) {
 }
 
 // TestFailuresAreCountedByBoundedReason checks the reason label the failures panel groups by:
-// a reason of the API keeps its name, and one a worker made up is counted as Other.
+// a reason of the API keeps its name, and one a worker made up never reaches the condition
+// (the controller takes only the worker's own closed set), so it counts as the Job's failure.
 func TestFailuresAreCountedByBoundedReason(t *testing.T) {
 	sys, _, final := scrapes(t)
 	const metric = "download_operator_download_failures_total"
 	for reason, want := range map[string]int{
-		downloadv1alpha1.ReasonSourceNotFound: sys.failedKnown,
-		"Other":                               sys.failedOther,
+		downloadv1alpha1.ReasonSourceNotFound:       sys.failedKnown,
+		downloadv1alpha1.ReasonBackoffLimitExceeded: sys.failedOther,
+		"Other": 0,
 	} {
 		if got := final["controller"].value(metric, map[string]string{"reason": reason}); got != float64(want) {
 			t.Errorf("%s{reason=%q} = %v, want %d", metric, reason, got, want)

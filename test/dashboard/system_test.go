@@ -58,6 +58,7 @@ type system struct {
 	facade            *process
 	controllerMetrics string
 	facadeURL         string
+	facadeProbeURL    string
 	tempDir           string
 	http              *http.Client
 
@@ -103,11 +104,11 @@ func startSystem(ctx context.Context) (_ *system, err error) {
 	if sys.stack, err = stack.Start(ctx, stack.Options{WithoutOperator: true}); err != nil {
 		return nil, fmt.Errorf("starting envtest and MinIO: %w", err)
 	}
-	ports, err := freePorts(4)
+	ports, err := freePorts(5)
 	if err != nil {
 		return nil, err
 	}
-	metricsAddr, probeAddr, fileCheckAddr, facadeAddr := ports[0], ports[1], ports[2], ports[3]
+	metricsAddr, probeAddr, fileCheckAddr, facadeAddr, facadeProbeAddr := ports[0], ports[1], ports[2], ports[3], ports[4]
 	opts, minio := sys.stack.Controller, sys.stack.MinIO
 	sys.controller, err = startProcess(bin, []string{
 		"KUBECONFIG=" + sys.stack.ControllerKubeconfig,
@@ -129,7 +130,7 @@ func startSystem(ctx context.Context) (_ *system, err error) {
 	}
 	sys.controllerMetrics = "http://" + metricsAddr + "/metrics"
 	sys.facade, err = startProcess(bin, nil,
-		"facade", "--listen="+facadeAddr, "--namespace="+stack.Namespace,
+		"facade", "--listen="+facadeAddr, "--probe-bind-address="+facadeProbeAddr, "--namespace="+stack.Namespace,
 		"--controller-url=http://"+fileCheckAddr, "--kubeconfig="+sys.stack.FacadeKubeconfig,
 		// Every request comes from this one client; the limits are not what is measured.
 		"--rate-limit=100000", "--rate-burst=100000", "--max-active-per-client=100000",
@@ -138,10 +139,12 @@ func startSystem(ctx context.Context) (_ *system, err error) {
 		return nil, err
 	}
 	sys.facadeURL = "http://" + facadeAddr
+	// Probes and metrics have a port of their own, so clients cannot crowd them out.
+	sys.facadeProbeURL = "http://" + facadeProbeAddr
 	for _, ready := range []struct{ who, url string }{
 		{"controller", "http://" + probeAddr + "/readyz"},
 		{"controller metrics", sys.controllerMetrics},
-		{"facade", sys.facadeURL + "/readyz"},
+		{"facade", sys.facadeProbeURL + "/readyz"},
 	} {
 		if err := sys.waitOK(ctx, ready.url); err != nil {
 			return nil, fmt.Errorf("waiting for the %s: %w\ncontroller log:\n%s\nfacade log:\n%s",
@@ -314,16 +317,15 @@ func (sys *system) round(ctx context.Context, perOutcome int) error {
 	if err := sys.stack.PutSource(ctx, fileID, []byte("the dashboard test's source file")); err != nil {
 		return err
 	}
-	// Routes that are the same whatever the Downloads: a scrape (the test's own come after the
-	// round, and are counted only in the next one), probes, the API document, a file check, a
-	// poll of an unknown job and an unknown path.
+	// Routes that are the same whatever the Downloads: the public health check, the API
+	// document, a file check, a poll of an unknown job and an unknown path. Probes and scrapes
+	// go to the probe port, which serves no API routes.
 	for _, c := range []struct {
 		want         int
 		method, path string
 		body         string
 	}{
-		{http.StatusOK, http.MethodGet, "/metrics", ""},
-		{http.StatusOK, http.MethodGet, "/healthz", ""},
+		{http.StatusOK, http.MethodGet, "/health", ""},
 		{http.StatusOK, http.MethodGet, "/openapi.json", ""},
 		{http.StatusOK, http.MethodPost, "/v1/download/check", fmt.Sprintf(`{"file_id":%d}`, fileID)},
 		{http.StatusNotFound, http.MethodGet, "/v1/download/status/" + uuid.NewString(), ""},
@@ -492,7 +494,7 @@ func (sys *system) scrapeController(ctx context.Context) (scrape, error) {
 }
 
 func (sys *system) scrapeFacade(ctx context.Context) (scrape, error) {
-	return sys.scrapeURL(ctx, sys.facadeURL+"/metrics")
+	return sys.scrapeURL(ctx, sys.facadeProbeURL+"/metrics")
 }
 
 // scrapeBoth scrapes the controller and the facade; their metric names do not overlap except
