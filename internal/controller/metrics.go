@@ -58,6 +58,7 @@ var failureReasons = []string{
 	downloadv1alpha1.ReasonBackoffLimitExceeded,
 	downloadv1alpha1.ReasonNamespaceNotServed,
 	downloadv1alpha1.ReasonResultMissing,
+	downloadv1alpha1.ReasonResultRejected,
 }
 
 // otherReason labels a failure whose reason is none of failureReasons. The reason can come from

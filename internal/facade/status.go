@@ -156,6 +156,7 @@ var failureTexts = map[string]publicMessage{
 	downloadv1alpha1.ReasonBackoffLimitExceeded: "the archive could not be prepared; try again later",
 	downloadv1alpha1.ReasonNamespaceNotServed:   "this service is not set up to prepare archives; contact its operator",
 	downloadv1alpha1.ReasonResultMissing:        "the archive could not be prepared because of an internal error",
+	downloadv1alpha1.ReasonResultRejected:       "the archive could not be verified; try again",
 }
 
 // maxNamedFiles bounds the file ids a public message names.
