@@ -40,6 +40,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/miniotest"
 	"github.com/download-operator/download-operator/test/testenv"
 )
 
@@ -102,6 +103,18 @@ func coldStartOnce(ctx context.Context, opts options, binary, dir string, sample
 		return err
 	}
 	defer func() { err = errors.Join(err, env.Stop()) }()
+	// Every new Job gets a worker credential minted by STS, so the controller needs real storage
+	// and its own MinIO user: that call is part of what a cold start costs.
+	logf("P7: starting MinIO")
+	storage, err := miniotest.Start(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, storage.Stop()) }()
+	operatorKey, operatorSecret, err := storage.OperatorUser(ctx, "files", "downloads")
+	if err != nil {
+		return err
+	}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS = -1
 	admin, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Scheme})
@@ -154,13 +167,13 @@ func coldStartOnce(ctx context.Context, opts options, binary, dir string, sample
 	}
 	metricsURL := "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
 	args := []string{"controller", "--namespaces", coldStartNamespace, "--worker-image", "download-operator:bench",
-		"--storage-endpoint", "127.0.0.1:9", "--file-check-bind-address", "0",
+		"--storage-endpoint", storage.Endpoint, "--file-check-bind-address", "0",
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(probePort),
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(metricsPort), "--metrics-secure=false"}
 	logFile := filepath.Join(dir, "controller.log")
 	start := time.Now()
 	p, err := startProcess("controller", binary, args,
-		[]string{"KUBECONFIG=" + kubeconfig, "STORAGE_ACCESS_KEY=bench", "STORAGE_SECRET_KEY=bench"}, logFile)
+		[]string{"KUBECONFIG=" + kubeconfig, "STORAGE_ACCESS_KEY=" + operatorKey, "STORAGE_SECRET_KEY=" + operatorSecret}, logFile)
 	if err != nil {
 		return err
 	}
