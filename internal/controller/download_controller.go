@@ -54,8 +54,9 @@ type DownloadReconciler struct {
 	Clock   clock.PassiveClock
 	Options Options
 
-	// equippedJobs holds the UIDs of unfinished Jobs whose credential Secret exists, so that
-	// each Secret is created once without the controller being allowed to read Secrets.
+	// equippedJobs maps each unfinished Job whose credential Secret exists to its UID (a Job of
+	// the same name made later is another Job), so that each Secret is created once without the
+	// controller being allowed to read Secrets.
 	equippedJobs sync.Map
 }
 

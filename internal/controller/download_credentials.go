@@ -26,6 +26,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -74,7 +75,7 @@ func (r *DownloadReconciler) ensureWorkerCredential(ctx context.Context, downloa
 	if job.UID == "" || jobFinished(job) {
 		return nil
 	}
-	if _, equipped := r.equippedJobs.Load(job.UID); equipped {
+	if uid, equipped := r.equippedJobs.Load(client.ObjectKeyFromObject(job)); equipped && uid == job.UID {
 		return nil
 	}
 	credential, err := r.Storage.MintWorkerCredential(ctx, r.workerScope(download), credentialLifetime(download), job.Name)
@@ -102,13 +103,14 @@ func (r *DownloadReconciler) ensureWorkerCredential(ctx context.Context, downloa
 	if err := r.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the worker credential Secret %s: %w", secret.Name, err)
 	}
-	r.equippedJobs.Store(job.UID, struct{}{})
+	r.equippedJobs.Store(client.ObjectKeyFromObject(job), job.UID)
 	logf.FromContext(ctx).V(1).Info("worker credential handed over", "secret", secret.Name, "expires", credential.Expiration)
 	return nil
 }
 
-// forgetJob drops a Job from the set of equipped Jobs once it can no longer start a worker.
-func (r *DownloadReconciler) forgetJob(job *batchv1.Job) { r.equippedJobs.Delete(job.UID) }
+// forgetJob drops a Job from the equipped Jobs once it can no longer start a worker: when it
+// finished, or when its Download is deleted.
+func (r *DownloadReconciler) forgetJob(job client.ObjectKey) { r.equippedJobs.Delete(job) }
 
 func jobFinished(job *batchv1.Job) bool {
 	return jobCondition(job, batchv1.JobComplete) || jobCondition(job, batchv1.JobFailed)

@@ -89,6 +89,7 @@ func (r *DownloadReconciler) stopWorkers(ctx context.Context, download *download
 	if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 		return false, fmt.Errorf("deleting Job %s: %w", job.Name, err)
 	}
+	r.forgetJob(client.ObjectKeyFromObject(job))
 	var pods corev1.PodList
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(download.Namespace),
 		client.MatchingLabels{DownloadNameLabel: download.Name, ComponentLabel: WorkerComponent}); err != nil {

@@ -71,13 +71,13 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 
 	switch {
 	case jobCondition(job, batchv1.JobComplete):
-		r.forgetJob(job)
+		r.forgetJob(client.ObjectKeyFromObject(job))
 		if err := r.removeLeftUploads(ctx, download); err != nil {
 			return err
 		}
 		return r.complete(ctx, download, job)
 	case jobCondition(job, batchv1.JobFailed):
-		r.forgetJob(job)
+		r.forgetJob(client.ObjectKeyFromObject(job))
 		if err := r.removeLeftUploads(ctx, download); err != nil {
 			return err
 		}
