@@ -69,18 +69,17 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 		r.recordProgress(status, progress)
 	}
 
+	if jobFinished(job) {
+		// No worker of this Job can run any more.
+		r.forgetJob(client.ObjectKeyFromObject(job))
+		if err := r.removeLeftUploads(ctx, download); err != nil {
+			return err
+		}
+	}
 	switch {
 	case jobCondition(job, batchv1.JobComplete):
-		r.forgetJob(client.ObjectKeyFromObject(job))
-		if err := r.removeLeftUploads(ctx, download); err != nil {
-			return err
-		}
 		return r.complete(ctx, download, job)
 	case jobCondition(job, batchv1.JobFailed):
-		r.forgetJob(client.ObjectKeyFromObject(job))
-		if err := r.removeLeftUploads(ctx, download); err != nil {
-			return err
-		}
 		reason, message := failureOf(job)
 		r.fail(download, reason, message)
 	case hasProgress || ptr.Deref(job.Status.Ready, 0) > 0 || job.Status.Failed > 0 ||
