@@ -39,7 +39,9 @@ start_minio() {
   fi
   # The operator gets a MinIO user of its own, never root (a state dir from before it had none).
   if ! grep -q '^OPERATOR_ACCESS_KEY=' "$DEMO_DIR/minio.env"; then
-    printf 'OPERATOR_ACCESS_KEY=download-operator\nOPERATOR_SECRET_KEY=%s\n' "$(openssl rand -hex 20)" >>"$DEMO_DIR/minio.env"
+    # A random id, like root's, so that a search for it finds only the key itself.
+    printf 'OPERATOR_ACCESS_KEY=operator-%s\nOPERATOR_SECRET_KEY=%s\n' "$(openssl rand -hex 6)" "$(openssl rand -hex 20)" \
+      >>"$DEMO_DIR/minio.env"
   fi
   # shellcheck disable=SC1091
   source "$DEMO_DIR/minio.env"

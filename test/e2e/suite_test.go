@@ -62,11 +62,15 @@ type demoEnv struct {
 	MinioURL       string
 	MinioAccessKey string
 	MinioSecretKey string
-	SourceBucket   string
-	ArchiveBucket  string
-	Namespace      string
-	HelmRelease    string
-	Kubectl        string
+	// OperatorAccessKey and OperatorSecretKey are the operator's own MinIO user, which only
+	// the controller holds.
+	OperatorAccessKey string
+	OperatorSecretKey string
+	SourceBucket      string
+	ArchiveBucket     string
+	Namespace         string
+	HelmRelease       string
+	Kubectl           string
 	// ContainerdSock is the local cluster's containerd socket; empty on kind.
 	ContainerdSock string
 	// KindCluster names the kind cluster; empty on the local cluster.
@@ -218,20 +222,22 @@ func loadDemoEnv(path string) (demoEnv, error) {
 		return values[key]
 	}
 	e := demoEnv{
-		FacadeURL:      need("FACADE_URL"),
-		Kubeconfig:     need("KUBECONFIG"),
-		MinioURL:       need("MINIO_URL"),
-		MinioAccessKey: need("MINIO_ACCESS_KEY"),
-		MinioSecretKey: need("MINIO_SECRET_KEY"),
-		SourceBucket:   need("SOURCE_BUCKET"),
-		ArchiveBucket:  need("ARCHIVE_BUCKET"),
-		Namespace:      need("DEMO_NAMESPACE"),
-		Kubectl:        need("KUBECTL"),
-		HelmRelease:    values["HELM_RELEASE"],
-		ContainerdSock: values["CONTAINERD_SOCK"],
-		KindCluster:    values["KIND_CLUSTER"],
-		NodeIP:         values["NODE_IP"],
-		Helm:           values["HELM"],
+		FacadeURL:         need("FACADE_URL"),
+		Kubeconfig:        need("KUBECONFIG"),
+		MinioURL:          need("MINIO_URL"),
+		MinioAccessKey:    need("MINIO_ACCESS_KEY"),
+		MinioSecretKey:    need("MINIO_SECRET_KEY"),
+		OperatorAccessKey: need("OPERATOR_ACCESS_KEY"),
+		OperatorSecretKey: need("OPERATOR_SECRET_KEY"),
+		SourceBucket:      need("SOURCE_BUCKET"),
+		ArchiveBucket:     need("ARCHIVE_BUCKET"),
+		Namespace:         need("DEMO_NAMESPACE"),
+		Kubectl:           need("KUBECTL"),
+		HelmRelease:       values["HELM_RELEASE"],
+		ContainerdSock:    values["CONTAINERD_SOCK"],
+		KindCluster:       values["KIND_CLUSTER"],
+		NodeIP:            values["NODE_IP"],
+		Helm:              values["HELM"],
 	}
 	if len(missing) > 0 {
 		return demoEnv{}, fmt.Errorf("%s lacks %s", path, strings.Join(missing, ", "))
