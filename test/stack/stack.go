@@ -99,7 +99,8 @@ const DefaultWait = 30 * time.Second
 type Options struct {
 	// Facade adjusts the configuration of the stack's facade. It starts from
 	// facade.DefaultConfig(Namespace) with ControllerURL set to the file-check server, the
-	// client taken from X-Forwarded-For (TrustProxy) and rate limits high enough for tests.
+	// client taken from X-Forwarded-For when it comes from loopback (TrustedProxies = facade.Loopback)
+	// and rate limits high enough for tests.
 	Facade func(*facade.Config)
 	// Log receives the logs of the controller and the facades; nil discards them. Start points
 	// controller-runtime's global logger at it.
