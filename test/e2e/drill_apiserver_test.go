@@ -129,6 +129,11 @@ var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func(
 		// The controller restarts when its leader election cannot reach the apiserver: the
 		// manager exits rather than risk two leaders. Counted, not judged; wait for it to be back.
 		waitForDeploymentReady(ctx, controllerDeployment, 2*time.Minute)
+		// The Deployment's status comes from the Deployment controller and can lag the kubelet:
+		// a restarting controller container may still wait for its Secret, which the kubelet
+		// could not fetch during the outage. The drill ends once every Pod runs again.
+		Eventually(ctx, func() ([]string, error) { return namespacePodProblems(ctx, false) }).
+			WithTimeout(2*time.Minute).WithPolling(time.Second).Should(BeEmpty(), "Pods that did not recover from the outage")
 		facadePods, err = componentPods(ctx, facadeComponent)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(restartCounts(facadePods)).To(Equal(facadeRestarts))
