@@ -125,7 +125,7 @@ func (s *Store) MintWorkerCredential(ctx context.Context, scope WorkerScope, lif
 		AccessKey:       s.cfg.AccessKey,
 		SecretKey:       s.cfg.SecretKey,
 		Policy:          policy,
-		Location:        s.region,
+		Location:        s.cfg.region(),
 		DurationSeconds: int(lifetime / time.Second),
 		RoleARN:         s.cfg.RoleARN,
 		RoleSessionName: sessionName,

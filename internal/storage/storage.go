@@ -63,7 +63,6 @@ type Store struct {
 	internal    *minio.Client
 	public      *minio.Client
 	stsEndpoint string
-	region      string
 	httpClient  *http.Client
 }
 
@@ -103,12 +102,8 @@ func New(cfg Config) (*Store, error) {
 	if u, err := url.Parse(stsEndpoint); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("STS endpoint %q must look like https://host[:port]", stsEndpoint)
 	}
-	region := cfg.Region
-	if region == "" {
-		region = DefaultRegion
-	}
 	return &Store{
-		cfg: cfg, internal: internal, public: public, stsEndpoint: stsEndpoint, region: region,
+		cfg: cfg, internal: internal, public: public, stsEndpoint: stsEndpoint,
 		// A hung STS call must not hold a reconcile forever.
 		httpClient: &http.Client{Timeout: 30 * time.Second},
 	}, nil
@@ -124,16 +119,22 @@ func NewClient(cfg Config) (*minio.Client, error) {
 	return c, nil
 }
 
-// newClient applies DefaultRegion in one place: every client must presign without asking the
+// region applies DefaultRegion in one place: every client must presign without asking the
+// endpoint for its bucket's location, and STS signs for the same region.
+func (cfg Config) region() string {
+	if cfg.Region == "" {
+		return DefaultRegion
+	}
+	return cfg.Region
+}
+
+// newClient uses Config.region: every client must presign without asking the
 // endpoint for its bucket's location.
 func newClient(endpoint string, secure bool, cfg Config) (*minio.Client, error) {
-	if cfg.Region == "" {
-		cfg.Region = DefaultRegion
-	}
 	return minio.New(endpoint, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: secure,
-		Region: cfg.Region,
+		Region: cfg.region(),
 	})
 }
 
