@@ -29,3 +29,9 @@ const (
 // CredentialExpiresAnnotation is on a worker's credential Secret: when its short-lived storage
 // key stops working (RFC 3339). It shows operators how long a leaked key would be of use.
 const CredentialExpiresAnnotation = "download.operator.dev/credential-expires"
+
+// CleanupFinalizer holds a deleted Download until the controller has removed its archive,
+// because object storage is outside the reach of Kubernetes garbage collection. The facade sets
+// it when it creates a Download, which saves the controller a write; the controller adds it to
+// Downloads created otherwise.
+const CleanupFinalizer = "download.operator.dev/cleanup"

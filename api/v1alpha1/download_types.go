@@ -88,7 +88,26 @@ type DownloadSpec struct {
 	// +kubebuilder:default=0
 	// +optional
 	MaxBytesPerSecond *int64 `json:"maxBytesPerSecond,omitempty"`
+
+	// reusePolicy says whether this Download may share work with Downloads of the same files in
+	// the same order: follow a Job already preparing them, or complete at once from a stored
+	// archive of the same content (same ids, same source ETags, same archive format).
+	// IfAvailable shares; Never runs a Job of its own and offers its work to nobody.
+	// +kubebuilder:default=IfAvailable
+	// +optional
+	ReusePolicy ReusePolicy `json:"reusePolicy,omitempty"`
 }
+
+// ReusePolicy says whether a Download shares work with identical ones.
+// +kubebuilder:validation:Enum=IfAvailable;Never
+type ReusePolicy string
+
+const (
+	// ReuseIfAvailable shares work with identical Downloads where the operator allows it.
+	ReuseIfAvailable ReusePolicy = "IfAvailable"
+	// ReuseNever gives the Download a Job and an archive of its own, shared with nobody.
+	ReuseNever ReusePolicy = "Never"
+)
 
 // DownloadPhase is a one-word summary of the conditions, for humans and printer columns.
 // Clients that need detail read the conditions.
@@ -137,6 +156,9 @@ const (
 	ReasonNamespaceNotServed = "NamespaceNotServed"
 	// ReasonResultMissing: the worker succeeded without reporting its archive, which is a bug.
 	ReasonResultMissing = "ResultMissing"
+	// ReasonArchiveReused: the Download completed with the archive of an identical Download,
+	// prepared by that Download's Job (status.reusedFrom names it).
+	ReasonArchiveReused = "ArchiveReused"
 	// ReasonResultRejected: the worker reported an archive other than the one it was asked for,
 	// or one that storage does not hold with the reported size. Never signed.
 	ReasonResultRejected = "ResultRejected"
@@ -222,6 +244,18 @@ type DownloadStatus struct {
 	// +optional
 	Archive *ArchiveStatus `json:"archive,omitempty"`
 
+	// reusedFrom names the Download whose work this one reused: whose Job it followed, or whose
+	// stored archive it took. It is namespace/name when that Download is in another namespace.
+	// +optional
+	ReusedFrom string `json:"reusedFrom,omitempty"`
+
+	// contentDigest identifies the archive's content: the sha256 of the archive format, the file
+	// ids in order and the ETags their sources had when the Job started. Downloads whose digests
+	// are equal can share one archive.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	// +optional
+	ContentDigest string `json:"contentDigest,omitempty"`
+
 	// conditions are Complete and Failed (as on a Job) and Progressing.
 	// +listType=map
 	// +listMapKey=type
@@ -238,6 +272,7 @@ type DownloadStatus struct {
 // +kubebuilder:printcolumn:name="Files",type=integer,JSONPath=`.status.fileCount`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="URL-Expires",type=string,JSONPath=`.status.urlExpiresAt`,priority=1
+// +kubebuilder:printcolumn:name="Reused-From",type=string,JSONPath=`.status.reusedFrom`,priority=1
 
 // Download asks for a set of files to be bundled into one zip archive, prepared in the
 // background by a Job, and offered through a presigned URL. Its name is the jobId clients poll.

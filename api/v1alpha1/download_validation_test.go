@@ -254,16 +254,17 @@ var _ = Describe("kubectl", func() {
 			CompletionTime:     &now,
 			DownloadURL:        "http://127.0.0.1:9000/downloads/example.zip",
 			URLExpiresAt:       &expires,
+			ReusedFrom:         "an-identical-download",
 		}
 		meta.SetStatusCondition(&download.Status.Conditions, metav1.Condition{
-			Type: ConditionComplete, Status: metav1.ConditionTrue, Reason: ReasonArchiveReady,
+			Type: ConditionComplete, Status: metav1.ConditionTrue, Reason: ReasonArchiveReused,
 			Message: "archive stored", ObservedGeneration: download.Generation,
 		})
 		Expect(env.Client.Status().Update(ctx, download)).To(Succeed())
 		return download
 	}
 
-	It("`kubectl get dl` shows Phase, Progress, Files and Age, and -o wide adds the URL expiry", func() {
+	It("`kubectl get dl` shows Phase, Progress, Files and Age, and -o wide adds the URL expiry and what it reused", func() {
 		download := completed()
 
 		out, err := env.Kubectl("get", "dl", download.Name, "-n", namespace)
@@ -277,8 +278,9 @@ var _ = Describe("kubectl", func() {
 		out, err = env.Kubectl("get", "downloads.download.operator.dev", download.Name, "-n", namespace, "-o", "wide")
 		Expect(err).NotTo(HaveOccurred())
 		lines = strings.Split(strings.TrimSpace(out), "\n")
-		Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "PHASE", "PROGRESS", "FILES", "AGE", "URL-EXPIRES"}))
+		Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "PHASE", "PROGRESS", "FILES", "AGE", "URL-EXPIRES", "REUSED-FROM"}))
 		Expect(strings.Fields(lines[1])[5]).To(Equal(download.Status.URLExpiresAt.UTC().Format(time.RFC3339)))
+		Expect(strings.Fields(lines[1])[6]).To(Equal("an-identical-download"))
 	})
 
 	It("`kubectl wait --for=condition=Complete` returns once the Download is complete", func() {

@@ -29,11 +29,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/keymutex"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -54,6 +56,11 @@ type DownloadReconciler struct {
 	Clock   clock.PassiveClock
 	Options Options
 
+	// requestLocks serialise the reuse decisions of identical Downloads; leaders maps each
+	// namespace/request key to the Download whose Job prepares it, until the cache shows it.
+	requestLocks keymutex.KeyMutex
+	leaders      sync.Map
+
 	// equippedJobs maps each unfinished Job whose credential Secret exists to its UID (a Job of
 	// the same name made later is another Job), so that each Secret is created once without the
 	// controller being allowed to read Secrets.
@@ -64,12 +71,13 @@ type DownloadReconciler struct {
 // controller binary and the test harnesses build it the same way.
 func NewDownloadReconciler(mgr ctrl.Manager, store ArchiveStore, opts Options) *DownloadReconciler {
 	return &DownloadReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    mgr.GetScheme(),
-		Recorder:  mgr.GetEventRecorder("download-controller"),
-		Storage:   store,
-		Options:   opts,
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Scheme:       mgr.GetScheme(),
+		Recorder:     mgr.GetEventRecorder("download-controller"),
+		Storage:      store,
+		Options:      opts,
+		requestLocks: keymutex.NewHashed(0),
 	}
 }
 
@@ -78,7 +86,7 @@ func NewDownloadReconciler(mgr ctrl.Manager, store ArchiveStore, opts Options) *
 // +kubebuilder:rbac:groups=download.operator.dev,resources=downloads,verbs=get;list;watch;delete;patch
 // +kubebuilder:rbac:groups=download.operator.dev,resources=downloads/status,verbs=patch
 // +kubebuilder:rbac:groups=download.operator.dev,resources=downloads/finalizers,verbs=update
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -120,14 +128,17 @@ func (r *DownloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return r.reconcileFinished(ctx, original, &download)
 	}
 
-	// 5. Ensure the worker Job and its short-lived storage credential exist.
-	job, err := r.ensureJob(ctx, &download)
+	// 5. Find the work: the Job of an identical Download in flight, a stored archive of the same
+	// content (which completes it at once), or a Job of its own with its storage credential.
+	job, wait, err := r.ensureWork(ctx, &download)
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("ensuring worker Job: %w", err)
+		return ctrl.Result{}, fmt.Errorf("ensuring the worker Job: %w", err)
 	}
 	if job == nil {
-		// A Job by our name that belongs to an older Download is still being garbage-collected.
-		return ctrl.Result{RequeueAfter: jobCollisionRetry}, nil
+		if isFinished(&download) {
+			return r.writeStatus(ctx, original, &download)
+		}
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 
 	// 6. Mirror the Job into status; on completion record the archive and sign its URL.
@@ -156,9 +167,14 @@ func (r *DownloadReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	if err := r.indexDownloads(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&downloadv1alpha1.Download{}, builder.WithPredicates(notStatusOnly())).
-		Owns(&batchv1.Job{}).
+		// Every owner of a Job hears of it, not only the controller owner: Downloads that follow
+		// another's Job own it too.
+		Watches(&batchv1.Job{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &downloadv1alpha1.Download{})).
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: max(1, r.Options.MaxConcurrentReconciles)}).
 		Named("download").
 		Complete(r)

@@ -43,6 +43,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/keymutex"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -123,6 +124,7 @@ func directReconciler() *DownloadReconciler {
 	return &DownloadReconciler{
 		Client: controllerClient, APIReader: controllerClient, Scheme: env.Scheme,
 		Recorder: events.NewFakeRecorder(10), Storage: store, Clock: fakeClock, Options: testOptions(),
+		requestLocks: keymutex.NewHashed(0),
 	}
 }
 

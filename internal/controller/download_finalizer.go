@@ -34,7 +34,7 @@ import (
 
 // cleanupFinalizer holds a deleted Download until its archive is gone, because object storage
 // is outside the reach of Kubernetes garbage collection.
-const cleanupFinalizer = "download.operator.dev/cleanup"
+const cleanupFinalizer = downloadv1alpha1.CleanupFinalizer
 
 // workerExitWait is how often the finalizer looks again while worker Pods shut down.
 const workerExitWait = time.Second
@@ -57,20 +57,29 @@ func (r *DownloadReconciler) finalize(ctx context.Context, download *downloadv1a
 	if !controllerutil.ContainsFinalizer(download, cleanupFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	// In a namespace the operator no longer serves, it may not touch Jobs or Pods; owner
-	// references still collect the Job, and the archive is in storage, which it can reach.
-	if r.Options.serves(download.Namespace) {
-		running, err := r.stopWorkers(ctx, download)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if running {
-			return ctrl.Result{RequeueAfter: workerExitWait}, nil
-		}
+	r.forgetLead(download)
+	// While another Download uses the same archive, the Job and the archive stay: that one still
+	// waits for the Job, or serves the archive. Owner references release this Download's share.
+	shared, err := r.archiveShared(ctx, download)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-
-	if err := r.Storage.DeleteArchive(ctx, r.Options.ArchiveBucket, archiveKey(download)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("removing archive: %w", err)
+	if !shared {
+		// In a namespace the operator no longer serves, it may not touch Jobs or Pods; owner
+		// references still collect the Job, and the archive is in storage, which it can reach.
+		if r.Options.serves(download.Namespace) {
+			running, err := r.stopWorkers(ctx, download)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			if running {
+				return ctrl.Result{RequeueAfter: workerExitWait}, nil
+			}
+		}
+		bucket, key := r.archiveOf(download)
+		if err := r.Storage.DeleteArchive(ctx, bucket, key); err != nil {
+			return ctrl.Result{}, fmt.Errorf("removing archive: %w", err)
+		}
 	}
 
 	original := download.DeepCopy()
@@ -85,14 +94,14 @@ func (r *DownloadReconciler) finalize(ctx context.Context, download *downloadv1a
 // is still running could finish its upload after the archive was removed, leaving an orphan
 // object; its Pods get SIGTERM from the Job's deletion and abort quickly.
 func (r *DownloadReconciler) stopWorkers(ctx context.Context, download *downloadv1alpha1.Download) (running bool, err error) {
-	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: download.Namespace, Name: jobName(download)}}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: download.Namespace, Name: workerJobName(download)}}
 	if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 		return false, fmt.Errorf("deleting Job %s: %w", job.Name, err)
 	}
 	r.forgetJob(client.ObjectKeyFromObject(job))
 	var pods corev1.PodList
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(download.Namespace),
-		client.MatchingLabels{DownloadNameLabel: download.Name, ComponentLabel: WorkerComponent}); err != nil {
+		client.MatchingLabels{DownloadNameLabel: preparer(download), ComponentLabel: WorkerComponent}); err != nil {
 		return false, fmt.Errorf("listing worker Pods: %w", err)
 	}
 	if len(pods.Items) > 0 {

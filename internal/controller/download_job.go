@@ -63,13 +63,16 @@ func jobName(download *downloadv1alpha1.Download) string {
 // archiveKey is where the worker stores the archive: one object per Download, so the finalizer
 // knows what to delete even when no result was ever reported.
 func archiveKey(download *downloadv1alpha1.Download) string {
-	return download.Namespace + "/" + download.Name + ".zip"
+	return archiveKeyOf(download.Namespace, download.Name)
 }
 
-// ensureJob returns the Download's Job, creating it when missing. It returns nil without error
-// when a Job by that name belongs to someone else (an older Download of the same name whose Job
-// is still being garbage-collected).
-func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1alpha1.Download) (*batchv1.Job, error) {
+// archiveKeyOf is the archive key of the Download name in namespace.
+func archiveKeyOf(namespace, name string) string { return namespace + "/" + name + ".zip" }
+
+// ensureJob returns the Download's own Job, creating it when missing, for the content digest
+// when known (or ""). It returns nil without error when a Job by that name belongs to someone
+// else (an older Download of the same name whose Job is still being garbage-collected).
+func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1alpha1.Download, digest string) (*batchv1.Job, error) {
 	var job batchv1.Job
 	err := r.Get(ctx, client.ObjectKey{Namespace: download.Namespace, Name: jobName(download)}, &job)
 	switch {
@@ -85,7 +88,7 @@ func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1
 
 	ctx, span := startSpan(ctx, SpanCreateJob, download)
 	defer span.End()
-	desired, err := r.desiredJob(ctx, download)
+	desired, err := r.desiredJob(ctx, download, digest)
 	if err != nil {
 		return nil, tracing.RecordError(span, err)
 	}
@@ -105,7 +108,7 @@ func (r *DownloadReconciler) ensureJob(ctx context.Context, download *downloadv1
 
 // desiredJob builds the worker Job. Its limits come from the Download's spec; its Pod satisfies
 // the restricted Pod Security Standard.
-func (r *DownloadReconciler) desiredJob(ctx context.Context, download *downloadv1alpha1.Download) (*batchv1.Job, error) {
+func (r *DownloadReconciler) desiredJob(ctx context.Context, download *downloadv1alpha1.Download, digest string) (*batchv1.Job, error) {
 	spec := download.Spec
 	labels := map[string]string{
 		"app.kubernetes.io/name":       "download-operator",
@@ -197,6 +200,9 @@ func (r *DownloadReconciler) desiredJob(ctx context.Context, download *downloadv
 				},
 			},
 		},
+	}
+	if digest != "" {
+		job.Spec.Template.Annotations = map[string]string{contentDigestAnnotation: digest}
 	}
 	if err := controllerutil.SetControllerReference(download, job, r.Scheme); err != nil {
 		return nil, fmt.Errorf("setting owner of Job %s: %w", name, err)

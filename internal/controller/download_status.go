@@ -69,9 +69,10 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 		r.recordProgress(status, progress)
 	}
 
-	if jobFinished(job) {
-		// No worker of this Job can run any more.
+	if jobFinished(job) && !follows(download) {
+		// No worker of this Job can run any more; identical Downloads no longer follow it.
 		r.forgetJob(client.ObjectKeyFromObject(job))
+		r.forgetLead(download)
 		if err := r.removeLeftUploads(ctx, download); err != nil {
 			return err
 		}
@@ -174,30 +175,41 @@ func (r *DownloadReconciler) complete(ctx context.Context, download *downloadv1a
 	status.Archive = &downloadv1alpha1.ArchiveStatus{
 		Bucket: result.Bucket, Key: result.Key, Size: result.Size, SHA256: result.SHA256,
 	}
-	status.BytesDone = status.BytesTotal
-	status.Progress = 100
-	status.EtaSeconds = ptr.To[int64](0)
+	// The digest comes from the Pod template, which the controller wrote and no worker can change.
+	status.ContentDigest = job.Spec.Template.Annotations[contentDigestAnnotation]
 	status.CompletionTime = job.Status.CompletionTime
 	if status.CompletionTime == nil {
 		status.CompletionTime = ptr.To(metav1.NewTime(r.Clock.Now()))
 	}
+	if status.ReusedFrom != "" {
+		return r.markCompleted(ctx, download, downloadv1alpha1.ReasonArchiveReused,
+			fmt.Sprintf("the Job of Download %s prepared the archive; its URL is signed", status.ReusedFrom))
+	}
+	return r.markCompleted(ctx, download, downloadv1alpha1.ReasonArchiveReady, "the archive is stored and its URL is signed")
+}
+
+// markCompleted signs the first URL of the Download's archive and marks it Completed.
+func (r *DownloadReconciler) markCompleted(ctx context.Context, download *downloadv1alpha1.Download, reason, message string) error {
+	status := &download.Status
+	status.BytesDone = status.BytesTotal
+	status.Progress = 100
+	status.EtaSeconds = ptr.To[int64](0)
 	if err := r.signURL(ctx, download); err != nil {
 		return err
 	}
 	status.Phase = downloadv1alpha1.PhaseCompleted
 	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 		Type: downloadv1alpha1.ConditionComplete, Status: metav1.ConditionTrue,
-		Reason: downloadv1alpha1.ReasonArchiveReady, Message: "the archive is stored and its URL is signed",
-		ObservedGeneration: download.Generation,
+		Reason: reason, Message: message, ObservedGeneration: download.Generation,
 	})
-	r.setProgressing(download, metav1.ConditionFalse, downloadv1alpha1.ReasonArchiveReady, "done")
+	r.setProgressing(download, metav1.ConditionFalse, reason, "done")
 	return nil
 }
 
 // verifyResult compares a worker's result with what the controller expects and with what
 // storage holds. It returns why the result is rejected, or an error when storage cannot tell.
 func (r *DownloadReconciler) verifyResult(ctx context.Context, download *downloadv1alpha1.Download, result jobreport.Result) (rejection string, err error) {
-	bucket, key := r.Options.ArchiveBucket, archiveKey(download)
+	bucket, key := r.archiveOf(download)
 	if result.Bucket != bucket || result.Key != key {
 		return fmt.Sprintf("the worker reported the archive %s/%s, but this Download's archive is %s/%s",
 			result.Bucket, result.Key, bucket, key), nil

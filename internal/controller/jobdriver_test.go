@@ -39,10 +39,12 @@ import (
 // (startTime; SuccessCriteriaMet then Complete with completionTime; FailureTarget then Failed).
 // The apiserver validates each transition as it would for the real controller.
 
+// newDownload asks for a Job of its own: the specs that use it reuse file ids freely, and share
+// nothing. The reuse specs build theirs with newSharedDownload.
 func newDownload(namespace string, fileIDs ...int64) *downloadv1alpha1.Download {
 	return &downloadv1alpha1.Download{
 		ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: namespace},
-		Spec:       downloadv1alpha1.DownloadSpec{FileIDs: fileIDs},
+		Spec:       downloadv1alpha1.DownloadSpec{FileIDs: fileIDs, ReusePolicy: downloadv1alpha1.ReuseNever},
 	}
 }
 

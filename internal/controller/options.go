@@ -52,17 +52,21 @@ type Options struct {
 	SourceBucket      string
 	SourceKeyTemplate string
 	ArchiveBucket     string
+
+	// Reuse is how far identical Downloads share Jobs and archives.
+	Reuse ReuseScope
 }
 
 func (o Options) serves(namespace string) bool { return o.Namespaces.Has(namespace) }
 
 // ArchiveStore is the object storage the controller needs: minting each worker's credential,
-// checking and presigning finished archives, removing what killed attempts left, and removing
-// archives when their Download goes.
+// checking and presigning finished archives, removing what killed attempts left, removing
+// archives when their last Download goes, and reading source ETags to find reusable archives.
 type ArchiveStore interface {
 	MintWorkerCredential(ctx context.Context, scope storage.WorkerScope, lifetime time.Duration, sessionName string) (storage.Credential, error)
 	ArchiveSize(ctx context.Context, bucket, key string) (int64, error)
 	PresignGet(ctx context.Context, bucket, key string, expiry time.Duration, fileName string) (*url.URL, error)
 	RemoveIncompleteUploads(ctx context.Context, bucket, key string) error
+	SourceETags(ctx context.Context, bucket string, keys []string) ([]string, error)
 	DeleteArchive(ctx context.Context, bucket, key string) error
 }

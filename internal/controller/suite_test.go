@@ -175,6 +175,7 @@ func testOptions() Options {
 		SourceBucket:         sourceBucket,
 		SourceKeyTemplate:    "{id}",
 		ArchiveBucket:        archiveBucket,
+		Reuse:                ReuseNamespace,
 	}
 }
 

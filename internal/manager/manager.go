@@ -37,6 +37,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -87,6 +88,8 @@ type Flags struct {
 	SourceBucket            string
 	SourceKeyTemplate       string
 	ArchiveBucket           string
+	// Reuse is how far identical Downloads share Jobs and archives (controller.ReuseScopes).
+	Reuse string
 }
 
 func (f *Flags) bind(fs *flag.FlagSet) {
@@ -124,6 +127,8 @@ func (f *Flags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.SourceBucket, "source-bucket", "files", "Bucket holding the source files.")
 	fs.StringVar(&f.SourceKeyTemplate, "source-key-template", "{id}", "Key of a source file; {id} is its id.")
 	fs.StringVar(&f.ArchiveBucket, "archive-bucket", "downloads", "Bucket receiving the archives.")
+	fs.StringVar(&f.Reuse, "reuse", string(controller.ReuseNamespace),
+		"How far identical Downloads share Jobs and archives: Off, Namespace, or Cluster (stored archives across namespaces too).")
 }
 
 func (f *Flags) options() (controller.Options, error) {
@@ -150,6 +155,9 @@ func (f *Flags) options() (controller.Options, error) {
 	if err != nil {
 		return controller.Options{}, err
 	}
+	if !slices.Contains(controller.ReuseScopes, controller.ReuseScope(f.Reuse)) {
+		return controller.Options{}, fmt.Errorf("--reuse=%q: want one of %v", f.Reuse, controller.ReuseScopes)
+	}
 	return controller.Options{
 		Namespaces:              namespaces,
 		WorkerImage:             f.WorkerImage,
@@ -162,6 +170,7 @@ func (f *Flags) options() (controller.Options, error) {
 		ArchiveBucket:           f.ArchiveBucket,
 		WorkerTracingEnv:        workerTracingEnv(os.Environ()),
 		MaxConcurrentReconciles: f.MaxConcurrentReconciles,
+		Reuse:                   controller.ReuseScope(f.Reuse),
 	}, nil
 }
 
@@ -315,7 +324,7 @@ func run(f Flags) error {
 }
 
 // slimJob keeps in the cache only what the controller reads of a worker Job: its identity,
-// owner, labels, report annotations and status. The Pod template is most of a Job and would
+// owners, labels, report annotations, the template's annotations and status. The Pod template is most of a Job and would
 // otherwise cost memory for every Download still around.
 func slimJob(obj any) (any, error) {
 	job, ok := obj.(*batchv1.Job)
@@ -323,7 +332,8 @@ func slimJob(obj any) (any, error) {
 		return obj, nil
 	}
 	job.ManagedFields = nil
-	job.Spec.Template = corev1.PodTemplateSpec{}
+	// The template's annotations stay: they hold the content digest, which completion records.
+	job.Spec.Template = corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: job.Spec.Template.Annotations}}
 	return job, nil
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"golang.org/x/sync/errgroup"
 )
 
 // STS AssumeRole bounds: both MinIO and AWS refuse sessions shorter than 15 minutes, and AWS
@@ -154,6 +155,35 @@ func (s *Store) ArchiveSize(ctx context.Context, bucket, key string) (int64, err
 		return 0, fmt.Errorf("reading archive %s/%s: %w", bucket, key, err)
 	}
 	return info.Size, nil
+}
+
+// sourceStatConcurrency bounds the HEAD requests SourceETags has in flight at once: a Download
+// may name a thousand files, and one at a time would hold its reconcile for seconds.
+const sourceStatConcurrency = 8
+
+// SourceETags returns the ETag of each key in the bucket, in order, with one HEAD request per
+// key. A missing key fails the call with an error wrapping ErrNotFound.
+func (s *Store) SourceETags(ctx context.Context, bucket string, keys []string) ([]string, error) {
+	etags := make([]string, len(keys))
+	group, ctx := errgroup.WithContext(ctx)
+	group.SetLimit(sourceStatConcurrency)
+	for i, key := range keys {
+		group.Go(func() error {
+			info, err := s.internal.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+			switch {
+			case isNotFound(err):
+				return fmt.Errorf("source %s/%s: %w", bucket, key, ErrNotFound)
+			case err != nil:
+				return fmt.Errorf("reading source %s/%s: %w", bucket, key, err)
+			}
+			etags[i] = info.ETag
+			return nil
+		})
+	}
+	if err := group.Wait(); err != nil {
+		return nil, err
+	}
+	return etags, nil
 }
 
 // ErrNotFound reports an object that does not exist.
