@@ -60,6 +60,8 @@ type DownloadReconciler struct {
 	// namespace/request key to the Download whose Job prepares it, until the cache shows it.
 	requestLocks keymutex.KeyMutex
 	leaders      sync.Map
+	// lastStatusWrites maps each Download in flight (by UID) to when its status was last written.
+	lastStatusWrites sync.Map
 
 	// equippedJobs maps each unfinished Job whose credential Secret exists to its UID (a Job of
 	// the same name made later is another Job), so that each Secret is created once without the

@@ -441,6 +441,51 @@ var _ = Describe("Download controller", func() {
 		Expect(minio.ToErrorResponse(err).Code).To(Equal(minio.NoSuchKey))
 	})
 
+	It("folds the changes of a Download in flight into one status write per interval, and writes finishing at once", func() {
+		// Only this reconciler may write, so that every write below is its own.
+		stopManager()
+		<-managerDone
+		DeferCleanup(startManager)
+		r := directReconciler()
+		r.Options.StatusWriteInterval = 5 * time.Second
+		reconcileOnce := func(download *downloadv1alpha1.Download) time.Duration {
+			GinkgoHelper()
+			result, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(download)})
+			Expect(err).NotTo(HaveOccurred())
+			return result.RequeueAfter
+		}
+		download := newDownload(servedNamespace, 70000)
+		createDownload(download)
+
+		By("creating the Job without writing status, and coming back when the interval has passed")
+		Expect(reconcileOnce(download)).To(Equal(5 * time.Second))
+		job := waitForJob(download)
+		Expect(fetch(download).Status).To(Equal(downloadv1alpha1.DownloadStatus{}))
+
+		By("holding back progress inside the interval")
+		startJob(job, time.Second)
+		annotateJob(job, jobreport.ProgressAnnotation, jobreport.Progress{BytesDone: 10, BytesTotal: 100})
+		fakeClock.Step(2 * time.Second)
+		Expect(reconcileOnce(download)).To(Equal(3 * time.Second))
+		Expect(fetch(download).Status.Phase).To(BeEmpty())
+
+		By("writing everything seen so far in one write once it has passed")
+		fakeClock.Step(3 * time.Second)
+		reconcileOnce(download)
+		written := fetch(download)
+		Expect(written.Status.Phase).To(Equal(downloadv1alpha1.PhaseProcessing))
+		Expect(written.Status.BytesDone).To(BeEquivalentTo(10))
+		Expect(written.Status.JobName).To(Equal(job.Name))
+		annotateJob(job, jobreport.ProgressAnnotation, jobreport.Progress{BytesDone: 20, BytesTotal: 100})
+		Expect(reconcileOnce(download)).To(Equal(5 * time.Second))
+		Expect(fetch(download).ResourceVersion).To(Equal(written.ResourceVersion))
+
+		By("writing the completion at once")
+		succeedJob(job, storeArchive(download, []byte("archive")))
+		reconcileOnce(download)
+		Expect(fetch(download).Status.Phase).To(Equal(downloadv1alpha1.PhaseCompleted))
+	})
+
 	It("keeps a finished Download finished after its Job is gone", func() {
 		download := completeDownload(newDownload(servedNamespace, 70000), []byte("archive"))
 		job := waitForJob(download)

@@ -298,6 +298,10 @@ func jobCondition(job *batchv1.Job, conditionType batchv1.JobConditionType) bool
 func (r *DownloadReconciler) writeStatus(ctx context.Context, original, download *downloadv1alpha1.Download) (ctrl.Result, error) {
 	download.Status.ObservedGeneration = download.Generation
 	if !equality.Semantic.DeepEqual(original.Status, download.Status) {
+		if wait := r.statusWriteWait(download); wait > 0 {
+			// The next write, or the Job's next event, carries this change too.
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
 		// The patch holds only the fields that differ from original, the informer's copy. If
 		// that copy lags behind this controller's own last write, a field flipped back to its
 		// cached value would be left out, and the stale value would stay. The resourceVersion
@@ -307,11 +311,33 @@ func (r *DownloadReconciler) writeStatus(ctx context.Context, original, download
 			return requeueOnConflict(err)
 		}
 		r.recordTransition(original, download)
+		r.statusWritten(download)
 	}
 	if !isFinished(download) {
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{RequeueAfter: max(r.nextVisit(download).Sub(r.Clock.Now()), minFinishedRequeue)}, nil
+}
+
+// statusWriteWait is how long a status change must wait to fold into one write with the next:
+// until StatusWriteInterval has passed since the last write, or since this controller first
+// saw the Download in flight. Finishing is never held back, so neither clients nor kubectl wait
+// are.
+func (r *DownloadReconciler) statusWriteWait(download *downloadv1alpha1.Download) time.Duration {
+	if r.Options.StatusWriteInterval <= 0 || isFinished(download) {
+		return 0
+	}
+	last, _ := r.lastStatusWrites.LoadOrStore(download.UID, r.Clock.Now())
+	return last.(time.Time).Add(r.Options.StatusWriteInterval).Sub(r.Clock.Now())
+}
+
+// statusWritten records a status write for statusWriteWait; a finished Download has no more.
+func (r *DownloadReconciler) statusWritten(download *downloadv1alpha1.Download) {
+	if isFinished(download) {
+		r.lastStatusWrites.Delete(download.UID)
+		return
+	}
+	r.lastStatusWrites.Store(download.UID, r.Clock.Now())
 }
 
 // patchStatus sends the status patch inside a span that shows what the Download became.

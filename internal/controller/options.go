@@ -55,7 +55,15 @@ type Options struct {
 
 	// Reuse is how far identical Downloads share Jobs and archives.
 	Reuse ReuseScope
+	// StatusWriteInterval is the shortest time between two status writes of a Download still in
+	// flight, counted from its creation: changes in between (Job created, attempts, progress)
+	// are folded into the next write. Finishing is written at once. 0 writes every change.
+	StatusWriteInterval time.Duration
 }
+
+// DefaultStatusWriteInterval lets a Download that finishes within 5 s cost one status write,
+// and a longer one a write per 5 s of progress, while clients still see it move.
+const DefaultStatusWriteInterval = 5 * time.Second
 
 func (o Options) serves(namespace string) bool { return o.Namespaces.Has(namespace) }
 

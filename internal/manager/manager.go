@@ -90,6 +90,8 @@ type Flags struct {
 	ArchiveBucket           string
 	// Reuse is how far identical Downloads share Jobs and archives (controller.ReuseScopes).
 	Reuse string
+	// StatusWriteInterval is the shortest time between two status writes of a Download in flight.
+	StatusWriteInterval time.Duration
 }
 
 func (f *Flags) bind(fs *flag.FlagSet) {
@@ -127,6 +129,8 @@ func (f *Flags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.SourceBucket, "source-bucket", "files", "Bucket holding the source files.")
 	fs.StringVar(&f.SourceKeyTemplate, "source-key-template", "{id}", "Key of a source file; {id} is its id.")
 	fs.StringVar(&f.ArchiveBucket, "archive-bucket", "downloads", "Bucket receiving the archives.")
+	fs.DurationVar(&f.StatusWriteInterval, "status-write-interval", controller.DefaultStatusWriteInterval,
+		"Shortest time between two status writes of a Download in flight (progress, attempts); finishing is written at once. 0 writes every change.")
 	fs.StringVar(&f.Reuse, "reuse", string(controller.ReuseNamespace),
 		"How far identical Downloads share Jobs and archives: Off, Namespace, or Cluster (stored archives across namespaces too).")
 }
@@ -171,6 +175,7 @@ func (f *Flags) options() (controller.Options, error) {
 		WorkerTracingEnv:        workerTracingEnv(os.Environ()),
 		MaxConcurrentReconciles: f.MaxConcurrentReconciles,
 		Reuse:                   controller.ReuseScope(f.Reuse),
+		StatusWriteInterval:     f.StatusWriteInterval,
 	}, nil
 }
 

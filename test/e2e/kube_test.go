@@ -88,9 +88,12 @@ func newDownload(prefix string, ids []int64, bytesPerSecond int64) *downloadv1al
 			Namespace: env.Namespace,
 			Labels:    map[string]string{suiteLabel: "true"},
 		},
+		// The specs that build Downloads here watch, kill or forge for their own worker, and
+		// several ask for the same files: each must get a Job of its own.
 		Spec: downloadv1alpha1.DownloadSpec{
 			FileIDs:           ids,
 			MaxBytesPerSecond: ptr.To(bytesPerSecond),
+			ReusePolicy:       downloadv1alpha1.ReuseNever,
 		},
 	}
 }
