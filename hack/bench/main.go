@@ -41,8 +41,8 @@ limitations under the License.
 //	     real cluster, against one apiserver write and its watch event
 //	P6   apiserver writes over a Download's whole life, from the apiserver's request counters,
 //	     against the goal 6 + 1 per 3 s of processing
-//	P7   controller cold start with 10,000 Downloads in store (envtest): time until each was
-//	     reconciled once, and the controller's peak RSS
+//	P7   controller cold start with 10,000 settled Downloads in store (envtest): time until each
+//	     was reconciled once, the apiserver requests that cost, and the controller's peak RSS
 //	P8   100 small Downloads initiated at once through the facade of the real cluster:
 //	     Downloads/min and where each Download's time goes
 //

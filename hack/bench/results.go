@@ -224,9 +224,14 @@ func rowDefs() []rowDef {
 		)
 	}
 	defs = append(defs,
-		rowDef{id: "P7", figure: "cold start: every Download reconciled once", unit: "s", value: "P7.all_reconciled_s",
+		rowDef{id: "P7", figure: "cold start: every settled Download reconciled once", unit: "s", value: "P7.all_reconciled_s",
 			reference: "P7.list_s", refName: "paged list of the same Downloads", better: "lower",
 			goal: "≤ 30 s", goalOn: "value", limitKind: "max", limit: 30},
+		// The controller's start-up (lists, watches) is a handful of requests in all; a request
+		// per Download would show as 1.
+		rowDef{id: "P7", figure: "cold start: apiserver requests per settled Download", unit: "requests",
+			value: "P7.apiserver_requests_per_download", better: "lower",
+			goal: "0 per settled Download", goalOn: "value", limitKind: "max", limit: 0.01},
 		rowDef{id: "P7", figure: "cold start: controller peak RSS", unit: "MiB", value: "P7.peak_rss_mib",
 			better: "lower", goal: "≤ 256 MiB", goalOn: "value", limitKind: "max", limit: 256},
 		rowDef{id: "P7", figure: "cold start: Downloads reconciled per second", unit: "/s", value: "P7.downloads_per_s",

@@ -136,6 +136,7 @@ func measureWorker(ctx context.Context, opts options, throughput, rss bool, resu
 				return
 			}
 			s["P4."+sub+".peak_rss_mib"] = l.metrics["peak-RSS-MiB"]
+			s["P4."+sub+".peak_anon_rss_mib"] = l.metrics["peak-anon-RSS-MiB"]
 			s["P4."+sub+".mb_s"] = l.metrics["MB/s"]
 			s["P4.idle_rss_mib"] = l.metrics["idle-RSS-MiB"]
 		})
