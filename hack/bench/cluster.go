@@ -19,8 +19,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
+	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +37,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,6 +70,9 @@ type demoCluster struct {
 	facadeURL string
 	client    client.WithWatch
 	clientset kubernetes.Interface
+	// storage is the demo's MinIO as its root user, for the sources P8 and P9 store.
+	storage      *minio.Client
+	sourceBucket string
 }
 
 // startDemo runs hack/demo/up, which only starts or updates what is not already running, and
@@ -90,7 +99,7 @@ func startDemo(ctx context.Context, logDir string) (*demoCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, key := range []string{"KUBECONFIG", "DEMO_NAMESPACE", "FACADE_URL"} {
+	for _, key := range []string{"KUBECONFIG", "DEMO_NAMESPACE", "FACADE_URL", "MINIO_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "SOURCE_BUCKET"} {
 		if env[key] == "" {
 			return nil, fmt.Errorf(".demo/env has no %s", key)
 		}
@@ -106,7 +115,17 @@ func startDemo(ctx context.Context, logDir string) (*demoCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &demoCluster{namespace: env["DEMO_NAMESPACE"], facadeURL: env["FACADE_URL"]}
+	c := &demoCluster{namespace: env["DEMO_NAMESPACE"], facadeURL: env["FACADE_URL"], sourceBucket: env["SOURCE_BUCKET"]}
+	minioURL, err := url.Parse(env["MINIO_URL"])
+	if err != nil {
+		return nil, fmt.Errorf("MINIO_URL in .demo/env: %w", err)
+	}
+	c.storage, err = minio.New(minioURL.Host, &minio.Options{
+		Creds: credentials.NewStaticV4(env["MINIO_ACCESS_KEY"], env["MINIO_SECRET_KEY"], ""), Secure: minioURL.Scheme == "https",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the demo's MinIO: %w", err)
+	}
 	if c.client, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
 		return nil, fmt.Errorf("connecting to the demo cluster: %w", err)
 	}
@@ -346,8 +365,24 @@ func failureText(d *downloadv1alpha1.Download) string {
 func (c *demoCluster) benchDownload(run string, fileIDs []int64) *downloadv1alpha1.Download {
 	return &downloadv1alpha1.Download{
 		ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: c.namespace, Labels: map[string]string{benchRunLabel: run}},
-		Spec:       downloadv1alpha1.DownloadSpec{FileIDs: fileIDs, MaxBytesPerSecond: ptr.To[int64](demoBytesPerSecond)},
+		// P5 and P6 measure what one Download costs through its own Job.
+		Spec: downloadv1alpha1.DownloadSpec{FileIDs: fileIDs, MaxBytesPerSecond: ptr.To[int64](demoBytesPerSecond),
+			ReusePolicy: downloadv1alpha1.ReuseNever},
 	}
+}
+
+// storeSources stores n incompressible sources of size bytes, ids first, first+1, ..., as the
+// demo's seed does: what they hold does not matter, only that each Download asks for its own.
+func (c *demoCluster) storeSources(ctx context.Context, first, n int, size int64) error {
+	for id := first; id < first+n; id++ {
+		var seed [32]byte
+		binary.LittleEndian.PutUint64(seed[:], uint64(id))
+		content := io.LimitReader(rand.NewChaCha8(seed), size)
+		if _, err := c.storage.PutObject(ctx, c.sourceBucket, strconv.Itoa(id), content, size, minio.PutObjectOptions{}); err != nil {
+			return fmt.Errorf("storing source %d: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // deleteAll deletes the Downloads and waits until they and their worker Pods are gone: the

@@ -44,7 +44,10 @@ limitations under the License.
 //	P7   controller cold start with 10,000 settled Downloads in store (envtest): time until each
 //	     was reconciled once, the apiserver requests that cost, and the controller's peak RSS
 //	P8   100 small Downloads initiated at once through the facade of the real cluster:
-//	     Downloads/min and where each Download's time goes
+//	     Downloads/min, initiate latency and where each Download's time goes; then 100 whose
+//	     second half repeats the first half's files (shared Jobs), against the all-distinct run
+//	P9   a request repeated while an identical Download's archive is stored: initiate →
+//	     Completed, and the Jobs the repeats created (goal 0)
 //
 // The facades under test are separate processes of the real binary (`download-operator facade`,
 // built from ./cmd), so that their RSS and CPU are theirs alone; the bare handler is a separate
@@ -74,7 +77,7 @@ import (
 )
 
 // allFigures in the order of the table.
-var allFigures = []string{"P1", "P2", "P2t", "P3", "P4", "P5", "P6", "P7", "P8"}
+var allFigures = []string{"P1", "P2", "P2t", "P3", "P4", "P5", "P6", "P7", "P8", "P9"}
 
 type options struct {
 	only      []string
@@ -106,6 +109,8 @@ type options struct {
 	p5Rate      float64
 	p6Downloads int
 	p8Downloads int
+	// p9Repeats is how many times P9 repeats a request whose archive is stored.
+	p9Repeats int
 	// coldStartDownloads and coldStartTimeout shape P7.
 	coldStartDownloads int
 	coldStartTimeout   time.Duration
@@ -148,6 +153,7 @@ func run() int {
 	flag.Float64Var(&opts.p5Rate, "p5-rate", 5, "P5: Downloads created per second")
 	flag.IntVar(&opts.p6Downloads, "p6-downloads", 10, "P6: Downloads in each set (short, about 12 s)")
 	flag.IntVar(&opts.p8Downloads, "p8-downloads", 100, "P8: small Downloads initiated at once through the facade")
+	flag.IntVar(&opts.p9Repeats, "p9-repeats", 20, "P9: repeats of a request whose archive is stored")
 	flag.IntVar(&opts.coldStartDownloads, "coldstart-downloads", 10000, "P7: Downloads in the store when the controller starts")
 	flag.DurationVar(&opts.coldStartTimeout, "coldstart-timeout", 10*time.Minute,
 		"P7: how long to wait for every Download to be reconciled; past it the time is extrapolated from the rate")
@@ -291,7 +297,7 @@ func measure(ctx context.Context, opts options) (*Results, error) {
 			return nil, err
 		}
 	}
-	if wants("P5") || wants("P6") || wants("P8") {
+	if wants("P5") || wants("P6") || wants("P8") || wants("P9") {
 		if err := measureCluster(ctx, opts, wants, results); err != nil {
 			return nil, err
 		}
