@@ -109,9 +109,9 @@ func (r *DownloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	original := download.DeepCopy()
 
-	// 3. A Download in a namespace without worker RBAC can never run. It gets no finalizer:
-	// nothing was made for it that would need cleaning up, and the controller may not touch
-	// Jobs there, so a finalizer could never be released.
+	// 3. A Download in a namespace without worker RBAC can never run. The controller adds no
+	// finalizer there: nothing is made for it that would need cleaning up. One the facade set at
+	// create is released by finalize, which touches no Job outside served namespaces.
 	if !r.Options.serves(download.Namespace) {
 		if isFinished(&download) {
 			return r.reconcileFinished(ctx, original, &download)

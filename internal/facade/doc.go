@@ -86,7 +86,8 @@ limitations under the License.
 // # Limits
 //
 // Every client has a token bucket (--rate-limit, --rate-burst) and may have at most
-// --max-active-per-client unfinished Downloads, counted in the cache through ClientLabel, and at
+// --max-active-per-client unfinished Downloads, counted in the cache through ClientLabel (plus
+// those this replica has created and its cache does not hold yet, see reservations), and at
 // most --max-streams-per-client open event streams on a replica (429 TooManyStreams beyond it,
 // which also ends EventSource's reconnects). Connections are capped per peer address when they
 // are accepted (--max-connections-per-client, 429 TooManyConnections and closed beyond it), below

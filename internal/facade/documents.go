@@ -116,8 +116,9 @@ func (s *documents) size() int {
 	return len(s.byName)
 }
 
-// downloadChanged is the informer's add and update handler: it stores the new document, then
-// tells the streams and initiates waiting on the job, which read the store.
+// downloadChanged is the informer's add and update handler: it stores the new document, ends
+// the Download's reservation (the cache counts it now), then tells the streams and initiates
+// waiting on the job, which read the store.
 //
 // A newer document is never overwritten by an older one without comparing resourceVersions:
 // client-go delivers one handler registration's notifications in the order the informer
@@ -134,6 +135,7 @@ func (f *Facade) downloadChanged(obj any) {
 		f.log.Error("encoding a status document failed", "jobId", d.Name)
 	}
 	f.docs.put(doc)
+	f.reservations.seen(d.Labels[ClientLabel], d.Name)
 	f.hub.notify(d.Name)
 }
 

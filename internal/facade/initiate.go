@@ -28,7 +28,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,17 +93,16 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// One client's initiates are serialised in this replica, so a burst cannot slip past the
-	// cap between counting and creating.
-	unlock := f.initLock.lock(clientHash)
-	defer unlock()
-	active, err := f.activeDownloads(ctx, clientHash)
+	// The reservation holds the client's place from this count until the cache holds the new
+	// Download, so a burst cannot slip past the cap while one client's Creates run in parallel.
+	active, admitted, undo, err := f.reservations.reserve(clientHash, name, f.cfg.MaxActivePerClient,
+		func() (map[string]bool, error) { return f.clientDownloads(ctx, clientHash) })
 	if err != nil {
 		f.log.ErrorContext(ctx, "counting active Downloads", "error", err)
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "cannot read job state; retry shortly")
 		return
 	}
-	if active >= f.cfg.MaxActivePerClient {
+	if !admitted {
 		retryAfter(w, f.eta.estimate(ctx, f.cache, f.cfg.Namespace))
 		writeError(w, http.StatusTooManyRequests, CodeTooManyActive, publicMessage(fmt.Sprintf(
 			"%d downloads of yours are still being prepared; wait for one to finish (at most %d at a time)",
@@ -117,6 +115,9 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 			Name: name, Namespace: f.cfg.Namespace,
 			Labels:      map[string]string{ClientLabel: clientHash},
 			Annotations: map[string]string{RequestHashAnnotation: bodyHash},
+			// Set here rather than by the controller, whose first reconcile would otherwise spend a
+			// write (and the reconcile its event triggers) on adding it before it creates the Job.
+			Finalizers: []string{downloadv1alpha1.CleanupFinalizer},
 		},
 		Spec: downloadv1alpha1.DownloadSpec{FileIDs: req.FileIDs},
 	}
@@ -133,6 +134,9 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 	arrived, stop := f.hub.subscribe(name)
 	defer stop()
 	err = f.api.Create(ctx, download)
+	if createRefused(err) {
+		undo()
+	}
 	switch {
 	case err == nil:
 	case apierrors.IsAlreadyExists(err) && hasKey:
@@ -212,20 +216,45 @@ func (f *Facade) awaitCached(ctx context.Context, name string, arrived <-chan st
 	}
 }
 
-// activeDownloads counts the client's Downloads that have not finished, in the cache.
-func (f *Facade) activeDownloads(ctx context.Context, clientHash string) (int, error) {
+// clientIndex indexes the cached Downloads by their ClientLabel value. Counting runs in the
+// client's turn, one initiate after the other; through the index each count reads only that
+// client's Downloads, where a label selector would scan the whole namespace every time.
+const clientIndex = "metadata.labels.client"
+
+func clientOf(obj client.Object) []string {
+	if v := obj.GetLabels()[ClientLabel]; v != "" {
+		return []string{v}
+	}
+	return nil
+}
+
+// clientDownloads lists the client's Downloads in the cache by name, each with whether it has
+// not finished yet. The finished ones are listed too: their names end reservations.
+func (f *Facade) clientDownloads(ctx context.Context, clientHash string) (map[string]bool, error) {
 	var list downloadv1alpha1.DownloadList
 	if err := f.cache.List(ctx, &list, client.InNamespace(f.cfg.Namespace),
-		client.MatchingLabels{ClientLabel: clientHash}, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, fmt.Errorf("listing the client's Downloads: %w", err)
+		client.MatchingFields{clientIndex: clientHash}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the client's Downloads: %w", err)
 	}
-	active := 0
+	active := make(map[string]bool, len(list.Items))
 	for i := range list.Items {
-		if !statusOf(&list.Items[i]).terminal() {
-			active++
-		}
+		active[list.Items[i].Name] = !statusOf(&list.Items[i]).terminal()
 	}
 	return active, nil
+}
+
+// createRefused reports whether a Create certainly stored nothing: the apiserver answered with a
+// refusal, which it decides before writing. Anything else keeps the reservation: AlreadyExists
+// means the Download exists (the cache counts it soon), and a timeout, a server error or a lost
+// connection may come after the write, so its place stays taken until the cache shows the
+// Download or the reservation lapses. Giving it back early could let the cap overshoot.
+func createRefused(err error) bool {
+	status, ok := errors.AsType[*apierrors.StatusError](err)
+	if !ok || apierrors.IsAlreadyExists(err) {
+		return false
+	}
+	code := status.Status().Code
+	return code >= 400 && code < 500
 }
 
 func (f *Facade) key(name string) client.ObjectKey {
@@ -350,37 +379,3 @@ func requestHash(ids []int64) string {
 }
 
 func seconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
-
-// keyedMutex serialises work per key and forgets keys nobody holds.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyedLock
-}
-
-type keyedLock struct {
-	sync.Mutex
-	holders int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyedLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyedLock{}
-		k.locks[key] = l
-	}
-	l.holders++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.holders--; l.holders == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
-}

@@ -61,12 +61,12 @@ type Facade struct {
 	// anyOrigin is whether CORSOrigins holds "*", decided once instead of per request.
 	anyOrigin bool
 
-	hub      *hub
-	streams  *perKey[string]
-	limiter  *rateLimiter
-	metrics  *metrics
-	eta      *etaEstimator
-	initLock keyedMutex
+	hub          *hub
+	streams      *perKey[string]
+	limiter      *rateLimiter
+	metrics      *metrics
+	eta          *etaEstimator
+	reservations reservations
 
 	drainOnce sync.Once
 	draining  chan struct{}
@@ -150,6 +150,9 @@ func New(restConfig *rest.Config, cfg Config) (*Facade, error) {
 // Start runs the informer cache until ctx ends. Requests are answered as soon as the cache has
 // synced (see WaitForCacheSync); until then /readyz says 503 and reads say 503.
 func (f *Facade) Start(ctx context.Context) error {
+	if err := f.cache.IndexField(ctx, &downloadv1alpha1.Download{}, clientIndex, clientOf); err != nil {
+		return fmt.Errorf("indexing Downloads by client: %w", err)
+	}
 	informer, err := f.cache.GetInformer(ctx, &downloadv1alpha1.Download{})
 	if err != nil {
 		return fmt.Errorf("getting the Download informer: %w", err)
