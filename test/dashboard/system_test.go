@@ -123,7 +123,7 @@ func startSystem(ctx context.Context) (_ *system, err error) {
 		"--worker-service-account="+opts.WorkerServiceAccount,
 		"--storage-endpoint="+minio.Endpoint, "--storage-public-endpoint=http://"+minio.Endpoint,
 		"--source-bucket="+opts.SourceBucket, "--source-key-template="+opts.SourceKeyTemplate,
-		"--archive-bucket="+opts.ArchiveBucket,
+		"--archive-bucket="+opts.ArchiveBucket, "--reuse="+string(opts.Reuse),
 	)
 	if err != nil {
 		return nil, err

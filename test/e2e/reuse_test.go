@@ -129,4 +129,3 @@ func jobsOwnedBy(ctx context.Context, names ...string) []batchv1.Job {
 	}
 	return owned
 }
-

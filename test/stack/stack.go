@@ -282,6 +282,9 @@ func (s *Stack) controllerOptions() controller.Options {
 		SourceBucket:         SourceBucket,
 		SourceKeyTemplate:    "{id}",
 		ArchiveBucket:        ArchiveBucket,
+		// The Job helpers play one Job per Download, and the suites on this stack ask for the
+		// same files again and again; reuse has its own specs (internal/controller, test/e2e).
+		Reuse: controller.ReuseOff,
 	}
 }
 
