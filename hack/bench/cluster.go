@@ -364,7 +364,9 @@ func failureText(d *downloadv1alpha1.Download) string {
 // benchDownload is a Download as the demo facade would create it for fileIDs, labelled with run.
 func (c *demoCluster) benchDownload(run string, fileIDs []int64) *downloadv1alpha1.Download {
 	return &downloadv1alpha1.Download{
-		ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: c.namespace, Labels: map[string]string{benchRunLabel: run}},
+		// Created as the facade creates them, with the cleanup finalizer already set.
+		ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: c.namespace, Labels: map[string]string{benchRunLabel: run},
+			Finalizers: []string{downloadv1alpha1.CleanupFinalizer}},
 		// P5 and P6 measure what one Download costs through its own Job.
 		Spec: downloadv1alpha1.DownloadSpec{FileIDs: fileIDs, MaxBytesPerSecond: ptr.To[int64](demoBytesPerSecond),
 			ReusePolicy: downloadv1alpha1.ReuseNever},
