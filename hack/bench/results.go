@@ -181,11 +181,11 @@ func rowDefs() []rowDef {
 	for _, kind := range []string{"incompressible", "csv"} {
 		defs = append(defs, rowDef{id: "P3", figure: "bundling throughput, " + kind, unit: "MB/s",
 			value: "P3." + kind + ".bundle_mb_s", reference: "P3." + kind + ".raw_mb_s", refName: "raw PutObject",
-			better: "higher", goal: "ratio ≥ 0.85", goalOn: "ratio", limitKind: "min", limit: 0.85})
+			better: "higher", goal: "ratio ≥ 0.95", goalOn: "ratio", limitKind: "min", limit: 0.95})
 	}
 	defs = append(defs,
-		rowDef{id: "P3", figure: "bundling vs GET→PUT copy (diagnostic)", unit: "MB/s",
-			value: "P3.pipeline.bundle.mb_s", reference: "P3.pipeline.copy.mb_s", refName: "copy", better: "higher"},
+		rowDef{id: "P3", figure: "bundling vs GET→PUT copy, both two parts in flight (diagnostic)", unit: "MB/s",
+			value: "P3.pipeline.bundle.mb_s", reference: "P3.pipeline.copy-c2.mb_s", refName: "copy, two parts in flight", better: "higher"},
 		rowDef{id: "P3", figure: "copy with ConcurrentStreamParts=2 (diagnostic)", unit: "MB/s",
 			value: "P3.pipeline.copy-c2.mb_s", reference: "P3.pipeline.copy.mb_s", refName: "sequential copy", better: "higher"},
 		rowDef{id: "P3", figure: "worker-side CPU per 64 MiB, bundle (diagnostic)", unit: "ms",
@@ -199,6 +199,9 @@ func rowDefs() []rowDef {
 		rowDef{id: "P4", figure: "worker peak RSS, 1 GiB bundle", unit: "MiB", value: "P4.1GiB.peak_rss_mib",
 			reference: "P4.10MiB.peak_rss_mib", refName: "10 MiB bundle", better: "lower",
 			goal: "≤ 64 MiB", goalOn: "value", limitKind: "max", limit: 64},
+		// The shipped binary's own file pages are most of its RSS; this is what its code allocates.
+		rowDef{id: "P4", figure: "worker peak anonymous RSS, 1 GiB bundle (diagnostic)", unit: "MiB",
+			value: "P4.1GiB.peak_anon_rss_mib", reference: "P4.10MiB.peak_anon_rss_mib", refName: "10 MiB bundle", better: "lower"},
 	)
 	defs = append(defs,
 		rowDef{id: "P5", figure: "Job Complete → Download Completed with URL, p50", unit: "ms",

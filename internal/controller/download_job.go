@@ -180,8 +180,8 @@ func (r *DownloadReconciler) desiredJob(ctx context.Context, download *downloadv
 							{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
 								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"},
 							}},
-							// A soft heap target: the worker holds about one 8 MiB part at a time, and
-							// without it the GC lets the heap grow towards twice the live size.
+							// A soft heap target: the worker holds two 5 MiB parts (one uploading, one
+							// filling), and without it the GC lets the heap grow towards twice the live size.
 							{Name: "GOMEMLIMIT", Value: "32MiB"},
 							secretEnv("STORAGE_ACCESS_KEY", StorageAccessKeyKey),
 							secretEnv("STORAGE_SECRET_KEY", StorageSecretKeyKey),

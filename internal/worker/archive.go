@@ -125,6 +125,15 @@ func (aw *archiveWriter) add(name string, modified time.Time, src io.Reader) (en
 	return entrySummary{size: n, deflated: deflated}, nil
 }
 
+// maxArchiveSize bounds the size of an archive of entries entries holding total bytes. A stored
+// entry is as large as its source. A deflated one is at most 5 bytes per block larger, since
+// Deflate stores a block of up to 64 KiB that it cannot shrink; one byte per KiB covers that. One
+// KiB per entry covers its headers (local, data descriptor, central directory, Zip64 extras) and
+// one more the end of the archive.
+func maxArchiveSize(total int64, entries int) int64 {
+	return total + total>>10 + int64(entries+1)<<10
+}
+
 // worthDeflating compresses head on trial and tells whether that saved enough.
 func (aw *archiveWriter) worthDeflating(head []byte) (bool, error) {
 	if len(head) == 0 {

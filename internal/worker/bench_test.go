@@ -18,10 +18,11 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,8 +38,10 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/download-operator/download-operator/internal/jobreport"
 	"github.com/download-operator/download-operator/internal/worker"
 	"github.com/download-operator/download-operator/test/miniotest"
+	"github.com/download-operator/download-operator/test/testenv"
 )
 
 // The benchmarks share one bucket of sources, uploaded once per process: the 1 GiB one is not
@@ -102,11 +105,18 @@ func benchConfig(srcBucket string, ids ...int64) worker.Config {
 	}
 }
 
+// referencePartSize is the part size of the uploads that bundling is compared with: 8 MiB, the
+// worker's until it overlapped its parts. The worker's 5 MiB parts would make a plain upload, which
+// waits for every part's round trip, about a tenth slower, and the ratio better for it.
+const referencePartSize = 8 << 20
+
 func mbPerSecond(bytes int64, d time.Duration) float64 { return float64(bytes) / 1e6 / d.Seconds() }
 
 // BenchmarkBundleThroughput compares bundling 64 MiB with a plain minio-go PutObject of the same
-// bytes (streamed, same part size) against the same server in the same run. Bundling also reads
-// the sources from that server, so the ratio bounds the worker's overhead from above.
+// bytes (streamed, in parts of referencePartSize, one at a time as minio-go does by default)
+// against the same server in the same run. Bundling also reads the sources from that server, but
+// fills the next part while one uploads; the ratio is what the worker delivers against the plain
+// upload.
 func BenchmarkBundleThroughput(b *testing.B) {
 	const size = 64 << 20
 	client := storageClient(b, minioServer(b))
@@ -131,7 +141,7 @@ func BenchmarkBundleThroughput(b *testing.B) {
 
 				start = time.Now()
 				_, err = client.PutObject(context.Background(), bucket, "raw", benchContent(uint64(tc.id), size, tc.csv), -1,
-					minio.PutObjectOptions{PartSize: worker.DefaultPartSize})
+					minio.PutObjectOptions{PartSize: referencePartSize})
 				if err != nil {
 					b.Fatalf("raw upload: %v", err)
 				}
@@ -146,19 +156,59 @@ func BenchmarkBundleThroughput(b *testing.B) {
 	}
 }
 
-// BenchmarkPeakRSS bundles half random, half CSV data in a child process that runs nothing but
-// the worker (testdata/bundler) and reports its peak RSS, which must stay under 64 MiB and not
-// grow with the bundle. idle-RSS-MiB is the same binary doing nothing: the Go runtime and the
-// initialisation of client-go, minio-go and the API types, which no bundle size changes.
+// workerMemoryLimit is the GOMEMLIMIT that the controller sets on a worker's container
+// (desiredJob in internal/controller).
+const workerMemoryLimit = "32MiB"
+
+// BenchmarkPeakRSS runs the binary that ships, `download-operator worker` built from ./cmd as the
+// Dockerfile builds it, with the arguments and environment the controller gives a worker's Pod,
+// against the test MinIO and reporting on a Job in envtest. It bundles half random, half CSV data
+// and reports the worker's peak RSS, whose goal is 64 MiB whatever the bundle's size (hack/bench
+// judges it, as it judges the other goals), and the peak of its anonymous part: the heap, stacks
+// and runtime, which the worker's code decides, where the rest is the binary's own pages.
+// idle-RSS-MiB is the same command for a second while the storage it was given never answers: the
+// Go runtime, the initialisation of all the binary links, and the worker's clients, which no
+// bundle size changes.
 func BenchmarkPeakRSS(b *testing.B) {
-	const limitMiB = 64
+	const goalMiB = 64
 	server := minioServer(b)
 	client := storageClient(b, server)
-	bundler := filepath.Join(b.TempDir(), "bundler")
-	if out, err := exec.Command("go", "build", "-o", bundler, "./testdata/bundler").CombinedOutput(); err != nil {
-		b.Fatalf("building bundler: %v\n%s", err, out)
+	binary := buildShippedBinary(b)
+	env := kube(b)
+	ns, user := workerNamespace(b, env)
+	f := commandFixture{server: server, namespace: ns, job: "download-worker", kubeconfig: writeKubeconfig(b, user)}
+	createJob(b, env, ns, f.job, nil)
+	command := func(f commandFixture) *exec.Cmd {
+		cmd := exec.Command(binary, append([]string{"worker"}, f.workerArgs()...)...)
+		// What the Pod gets and nothing of this process's environment, where an OTEL_* variable
+		// would make the worker export spans.
+		cmd.Env = []string{"GOMEMLIMIT=" + workerMemoryLimit}
+		for name, value := range f.env() {
+			cmd.Env = append(cmd.Env, name+"="+value)
+		}
+		cmd.Stderr = os.Stderr
+		return cmd
 	}
-	idle := peakRSS(b, exec.Command(bundler))
+
+	// A listener that never accepts: the kernel completes the connections and the worker waits
+	// for answers that never come.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = silent.Close() }()
+	idleFixture := f
+	idleFixture.server = &miniotest.Server{Endpoint: silent.Addr().String(), AccessKey: server.AccessKey, SecretKey: server.SecretKey}
+	idleFixture.src, idleFixture.dst, idleFixture.fileIDsString = "idle", "idle", "1"
+	idle, _, err := peakRSS(b, command(idleFixture), func(p *os.Process) {
+		time.Sleep(time.Second)
+		_ = p.Signal(syscall.SIGTERM)
+	})
+	// Any other exit, a usage error say, would mean the worker never got as far as waiting.
+	if exitErr, ok := errors.AsType[*exec.ExitError](err); !ok || exitErr.ExitCode() != jobreport.ExitRetryable {
+		b.Fatalf("idle worker exited with %v, want exit code %d after SIGTERM", err, jobreport.ExitRetryable)
+	}
+
 	var smallRSS float64
 	for _, tc := range []struct {
 		name string
@@ -171,21 +221,21 @@ func BenchmarkPeakRSS(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			bucket := benchSource(b, client, tc.ids[0], tc.size/2, false)
 			benchSource(b, client, tc.ids[1], tc.size/2, true)
-			cfg, err := json.Marshal(benchConfig(bucket, tc.ids...))
-			if err != nil {
-				b.Fatal(err)
-			}
-			var peak float64
+			f := f
+			f.src, f.dst, f.fileIDsString = bucket, bucket, fmt.Sprintf("%d,%d", tc.ids[0], tc.ids[1])
+			var peak, peakAnon float64
 			var took time.Duration
 			for b.Loop() {
-				cmd := exec.Command(bundler)
-				cmd.Env = append(os.Environ(), "BUNDLER_CONFIG="+string(cfg), "BUNDLER_ENDPOINT="+server.Endpoint,
-					worker.EnvAccessKey+"="+server.AccessKey, worker.EnvSecretKey+"="+server.SecretKey)
 				start := time.Now()
-				peak = max(peak, peakRSS(b, cmd))
+				rss, anon, err := peakRSS(b, command(f), nil)
+				if err != nil {
+					b.Fatalf("worker: %v", err)
+				}
 				took += time.Since(start)
+				peak, peakAnon = max(peak, rss), max(peakAnon, anon)
 			}
 			b.ReportMetric(peak, "peak-RSS-MiB")
+			b.ReportMetric(peakAnon, "peak-anon-RSS-MiB")
 			b.ReportMetric(idle, "idle-RSS-MiB")
 			b.ReportMetric(mbPerSecond(int64(b.N)*tc.size, took), "MB/s")
 			if smallRSS > 0 {
@@ -193,31 +243,106 @@ func BenchmarkPeakRSS(b *testing.B) {
 			} else {
 				smallRSS = peak
 			}
-			if peak > limitMiB {
-				b.Errorf("peak RSS %.1f MiB exceeds %d MiB", peak, limitMiB)
+			if peak > goalMiB {
+				// Logged, not failed: a failed benchmark would cost hack/bench the whole run's figures.
+				b.Logf("peak RSS %.1f MiB exceeds the goal of %d MiB", peak, goalMiB)
 			}
 		})
 	}
 }
 
-// peakRSS runs a bundler and returns the peak RSS it printed, in MiB.
-func peakRSS(b *testing.B, cmd *exec.Cmd) float64 {
+// buildShippedBinary builds download-operator from ./cmd as the Dockerfile does: static, since
+// cgo would map the C library too. It then copies the binary, because the RSS of its pages
+// depends on how they came into the page cache: run straight from go build's output, the idle
+// worker measured 51-59 MiB from one build to the next; copied, as a container runtime unpacks an
+// image layer, or evicted and read back from disk, about 48 MiB every time.
+func buildShippedBinary(b *testing.B) string {
 	b.Helper()
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	dir := b.TempDir()
+	linked := filepath.Join(dir, "linked")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", linked, "./cmd")
+	build.Dir = testenv.RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building ./cmd: %v\n%s", err, out)
+	}
+	binary := filepath.Join(dir, "download-operator")
+	if err := copyFile(linked, binary); err != nil {
+		b.Fatal(err)
+	}
+	return binary
+}
+
+// copyFile copies from to a new executable file to, with plain writes.
+func copyFile(from, to string) (err error) {
+	in, err := os.Open(from)
 	if err != nil {
-		b.Fatalf("bundler: %v", err)
+		return err
 	}
-	// The last line reads "VmHWM:   12345 kB".
-	fields := strings.Fields(string(out))
-	if len(fields) < 3 || fields[len(fields)-3] != "VmHWM:" {
-		b.Fatalf("bundler printed no peak RSS: %q", out)
-	}
-	kib, err := strconv.ParseFloat(fields[len(fields)-2], 64)
+	defer func() { _ = in.Close() }()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
 	if err != nil {
-		b.Fatalf("parsing peak RSS %q: %v", out, err)
+		return err
 	}
-	return kib / 1024
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := io.Copy(out, in); err != nil {
+		return fmt.Errorf("copying %s to %s: %w", from, to, err)
+	}
+	return nil
+}
+
+// peakRSS runs cmd, calls during (unless nil) once it has started, and returns its peak RSS and
+// the peak of its anonymous RSS, in MiB, and how it exited. It samples the child's
+// /proc/PID/status every 5 ms until it exits. VmHWM is a high-water mark, so only growth in the
+// child's last 5 ms could be missed; RssAnon is not, so its peak is the largest sample. The rusage
+// of the exited child cannot tell: Go starts children with vfork, and exec charges the parent's
+// high-water mark to the child, so it would report this test process whenever that is larger.
+func peakRSS(b *testing.B, cmd *exec.Cmd, during func(*os.Process)) (rss, anon float64, _ error) {
+	b.Helper()
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("starting %s: %v", cmd.Path, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if during != nil {
+		go during(cmd.Process)
+	}
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var hwmKiB, anonKiB int64
+	for {
+		// Once the child has exited, its status has neither line.
+		fields := procStatus(status, "VmHWM:", "RssAnon:")
+		hwmKiB, anonKiB = max(hwmKiB, fields[0]), max(anonKiB, fields[1])
+		select {
+		case err := <-exited:
+			return float64(hwmKiB) / 1024, float64(anonKiB) / 1024, err
+		case <-tick.C:
+		}
+	}
+}
+
+// procStatus reads the given "Name:   12345 kB" lines of a /proc/PID/status, in KiB; 0 for a
+// line it lacks.
+func procStatus(path string, names ...string) []int64 {
+	values := make([]int64, len(names))
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return values
+	}
+	for line := range strings.Lines(string(raw)) {
+		for i, name := range names {
+			if rest, ok := strings.CutPrefix(line, name); ok {
+				values[i], _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			}
+		}
+	}
+	return values
 }
 
 // BenchmarkUploadPipeline takes BenchmarkBundleThroughput's gap apart. Each iteration moves the
@@ -230,8 +355,12 @@ func peakRSS(b *testing.B, cmd *exec.Cmd) float64 {
 //     the progress of the worker;
 //   - bundle: worker.Run;
 //   - copy-cN and raw-cN: copy and raw with minio-go's ConcurrentStreamParts and NumThreads=N,
-//     which fills the next part while earlier ones upload. The worker streams with the default,
-//     which reads a whole part and then uploads it while nothing reads.
+//     which fills the next part while earlier ones upload; the others read a whole part and then
+//     upload it while nothing reads. The worker streams as copy-c2 does (in smaller parts, which
+//     matters little once parts overlap), so bundle against copy-c2 is its own cost, and copy
+//     against copy-c2 what the overlap gains.
+//
+// All but bundle upload parts of referencePartSize.
 //
 // For each it reports <way>-MB/s; <way>-heap-MiB, the peak of the Go heap's objects above what
 // was live before (sampled every 2 ms; part buffers are most of the worker's memory); and the
@@ -252,7 +381,7 @@ func BenchmarkUploadPipeline(b *testing.B) {
 	}
 	minioPID := childPID(b, minioBin)
 	put := func(r io.Reader, threads uint) error {
-		opts := minio.PutObjectOptions{PartSize: worker.DefaultPartSize}
+		opts := minio.PutObjectOptions{PartSize: referencePartSize}
 		if threads > 1 {
 			opts.ConcurrentStreamParts, opts.NumThreads = true, threads
 		}

@@ -124,7 +124,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, options, error) {
 	fs.StringVar(&cfg.ArchiveBucket, "archive-bucket", "downloads", "bucket receiving the archive")
 	fs.StringVar(&cfg.ArchiveKey, "archive-key", "", "object key of the archive (required)")
 	fs.Int64Var(&cfg.MaxBytesPerSecond, "max-bytes-per-second", 0, "cap on source reads; 0 means unlimited")
-	fs.Uint64Var(&cfg.PartSize, "part-size", DefaultPartSize, "multipart upload part size in bytes")
+	fs.Uint64Var(&cfg.PartSize, "part-size", DefaultPartSize, "multipart upload part size in bytes; the worker holds two parts in memory")
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", DefaultProgressInterval, "shortest time between progress reports")
 	fs.StringVar(&opts.endpoint, "storage-endpoint", "", "object storage host:port (required)")
 	fs.BoolVar(&opts.secure, "storage-secure", false, "use TLS for object storage")

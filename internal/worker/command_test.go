@@ -142,32 +142,40 @@ func newCommandFixture(t *testing.T, files map[int64][]byte) commandFixture {
 	return f
 }
 
-func writeKubeconfig(t *testing.T, user *envtest.AuthenticatedUser) string {
-	t.Helper()
+func writeKubeconfig(tb testing.TB, user *envtest.AuthenticatedUser) string {
+	tb.Helper()
 	raw, err := user.KubeConfig()
 	if err != nil {
-		t.Fatalf("rendering kubeconfig: %v", err)
+		tb.Fatalf("rendering kubeconfig: %v", err)
 	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
+	path := filepath.Join(tb.TempDir(), "kubeconfig")
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return path
 }
 
-// args are the flags the controller passes; the namespace comes from POD_NAMESPACE.
-func (f commandFixture) args(extra ...string) []string {
-	return append([]string{
+// workerArgs are the flags the controller passes (desiredJob in internal/controller), with a
+// kubeconfig in place of the in-cluster config; the namespace comes from POD_NAMESPACE.
+func (f commandFixture) workerArgs() []string {
+	return []string{
 		"--job-name=" + f.job,
 		"--file-ids=" + f.fileIDsString,
 		"--source-bucket=" + f.src,
 		"--source-key-template=" + sourceKeyTemplate,
 		"--archive-bucket=" + f.dst,
 		"--archive-key=" + archiveKey,
+		"--max-bytes-per-second=0",
 		"--storage-endpoint=" + f.server.Endpoint,
+		"--storage-secure=false",
 		"--kubeconfig=" + f.kubeconfig,
-		"--progress-interval=100ms",
-	}, extra...)
+	}
+}
+
+// args are workerArgs with progress reported often enough for a test to watch it, then extra,
+// which overrides them: the last of a repeated flag wins.
+func (f commandFixture) args(extra ...string) []string {
+	return append(append(f.workerArgs(), "--progress-interval=100ms"), extra...)
 }
 
 // env is the environment the Pod spec provides.

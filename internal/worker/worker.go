@@ -45,13 +45,19 @@ import (
 )
 
 const (
-	// DefaultPartSize keeps the upload's memory at one part buffer. minio-go would pick 544 MiB
-	// parts for an upload of unknown size; 8 MiB still allows archives up to ~78 GiB (10,000 parts).
-	DefaultPartSize uint64 = 8 << 20
 	// MinPartSize is the S3 minimum for every part but the last.
 	MinPartSize uint64 = 5 << 20
 	// MaxPartSize is the S3 maximum part size.
 	MaxPartSize uint64 = 5 << 30
+	// DefaultPartSize is the S3 minimum, so that the upload's uploadThreads parts take 10 MiB.
+	// Under the GOMEMLIMIT of 32 MiB that the controller sets, two parts of 8 MiB brought the live
+	// heap up to the GC's goal and the GC ran ten times as often; with 5 MiB the heap stays about
+	// as far below the goal as with one part of 8 MiB. minio-go would pick 544 MiB parts for an
+	// upload of unknown size. Archives over ~48 GiB (maxParts of 5 MiB) get larger parts
+	// (run.partSize).
+	DefaultPartSize = MinPartSize
+	// maxParts is the most parts that one S3 multipart upload may have.
+	maxParts = 10_000
 	// DefaultProgressInterval bounds the write rate on the Job to what the apiserver shrugs off.
 	DefaultProgressInterval = 3 * time.Second
 
@@ -67,6 +73,13 @@ const (
 	maxNamedIDs = 50
 )
 
+// uploadThreads is how many parts the upload holds, each in a buffer of Config.PartSize: while
+// one part uploads, the archive goes on filling the next, so reading the sources overlaps with
+// the upload instead of stopping for every part's round trip. Two are enough for that overlap;
+// four only added buffers (BenchmarkUploadPipeline), the work being bound by the CPU. With the
+// archive writer's buffers and compressors (about 3 MiB), the parts are the worker's memory.
+const uploadThreads = 2
+
 // Config says what to bundle and where to store it.
 type Config struct {
 	// FileIDs are the files to bundle, one archive entry each, in this order.
@@ -80,7 +93,9 @@ type Config struct {
 	ArchiveKey    string
 	// MaxBytesPerSecond caps the rate at which source objects are read; 0 means unlimited.
 	MaxBytesPerSecond int64
-	// PartSize is the multipart upload's part size, and so the bulk of the worker's memory.
+	// PartSize is the multipart upload's part size, raised for an archive that could need more
+	// than 10,000 parts of it. The upload holds two parts (uploadThreads), so this is the bulk of
+	// the worker's memory.
 	PartSize uint64
 	// ProgressInterval is the shortest time between two progress writes.
 	ProgressInterval time.Duration
@@ -332,17 +347,20 @@ func (r *run) statSources(ctx context.Context) (_ []source, err error) {
 }
 
 // upload streams the archive through a pipe into a multipart upload of unknown size, so memory
-// holds one part, never the archive. The object becomes visible only when the upload completes;
-// on any failure the upload is aborted so no parts linger.
+// holds uploadThreads parts, never the archive: minio-go allocates their buffers once and, while
+// it uploads one, fills the next from the pipe. The object becomes visible only when the upload
+// completes; on any failure the upload is aborted so no parts linger.
 func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, err error) {
+	partSize := r.partSize(ctx, sources)
 	putCtx, span := r.tracer.Start(ctx, SpanUpload, trace.WithAttributes(AttrBucket.String(r.cfg.ArchiveBucket),
-		AttrKey.String(r.cfg.ArchiveKey), AttrPartSize.Int64(int64(r.cfg.PartSize))))
-	// Counted where the upload reads the pipe, so that a failed upload still says how far it got.
+		AttrKey.String(r.cfg.ArchiveKey), AttrPartSize.Int64(int64(partSize))))
+	// Counted where the upload reads the pipe into its parts, so that a failed upload still says
+	// how far it got.
 	var uploaded byteCounter
 	defer func() {
 		span.SetAttributes(AttrBytesUploaded.Int64(uploaded.Load()))
 		if err == nil {
-			span.SetAttributes(AttrParts.Int64(uploadParts(uploaded.Load(), r.cfg.PartSize)))
+			span.SetAttributes(AttrParts.Int64(uploadParts(uploaded.Load(), partSize)))
 		}
 		_ = tracing.RecordError(span, err)
 		span.End()
@@ -364,8 +382,10 @@ func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, e
 	}()
 
 	_, putErr := r.archive.PutObject(putCtx, r.cfg.ArchiveBucket, r.cfg.ArchiveKey, io.TeeReader(pr, &uploaded), -1, minio.PutObjectOptions{
-		PartSize:    r.cfg.PartSize,
-		ContentType: "application/zip",
+		PartSize:              partSize,
+		ContentType:           "application/zip",
+		ConcurrentStreamParts: true,
+		NumThreads:            uploadThreads,
 	})
 	if putErr == nil {
 		// PutObject only succeeds after reading EOF, which the writer sends only on success.
@@ -387,6 +407,27 @@ func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, e
 	}
 	r.removeIncompleteUpload(ctx)
 	return archiveSummary{}, fmt.Errorf("uploading archive %s/%s: %w", r.cfg.ArchiveBucket, r.cfg.ArchiveKey, cause)
+}
+
+// partSize is Config.PartSize, or, when the sources could make an archive of more than maxParts
+// parts of it, the smallest whole number of MiB that fits that archive into maxParts: its size is
+// unknown until it is written, but bounded (maxArchiveSize). So memory grows only for archives
+// that could not be stored otherwise. Past MaxPartSize (an archive of ~48 TiB), minio-go refuses
+// the upload before it starts.
+func (r *run) partSize(ctx context.Context, sources []source) uint64 {
+	var total int64
+	for _, s := range sources {
+		total += s.info.Size
+	}
+	bound := uint64(maxArchiveSize(total, len(sources)))
+	const mib = 1 << 20
+	fits := (bound + maxParts*mib - 1) / (maxParts * mib) * mib
+	if fits <= r.cfg.PartSize {
+		return r.cfg.PartSize
+	}
+	r.log.InfoContext(ctx, "part size raised to fit the archive", "partSize", fits, "configured", r.cfg.PartSize,
+		"maxArchiveSize", bound)
+	return fits
 }
 
 // removeIncompleteUpload removes the parts this failed attempt's upload left. minio-go aborts
