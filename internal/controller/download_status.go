@@ -175,6 +175,10 @@ func (r *DownloadReconciler) complete(ctx context.Context, download *downloadv1a
 	status.Archive = &downloadv1alpha1.ArchiveStatus{
 		Bucket: result.Bucket, Key: result.Key, Size: result.Size, SHA256: result.SHA256,
 	}
+	// Like progress, the total only moves a bar; one below the bytes already reported is ignored.
+	if result.BytesTotal > 0 && result.BytesTotal >= status.BytesDone {
+		status.BytesTotal = result.BytesTotal
+	}
 	// The digest comes from the Pod template, which the controller wrote and no worker can change.
 	status.ContentDigest = job.Spec.Template.Annotations[contentDigestAnnotation]
 	status.CompletionTime = job.Status.CompletionTime

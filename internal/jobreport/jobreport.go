@@ -57,6 +57,9 @@ type Result struct {
 	Key    string `json:"key"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+	// BytesTotal is the source bytes archived: the final progress, carried by the result so
+	// that it costs no write of its own.
+	BytesTotal int64 `json:"bytesTotal,omitempty"`
 }
 
 // Failure explains why an attempt failed. Reason is one of the Reason constants of

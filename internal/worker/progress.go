@@ -63,18 +63,8 @@ func newProgressThrottle(reporter Reporter, clk clock.PassiveClock, interval tim
 
 // offer writes p unless it equals the last write or the last attempt is younger than interval
 // (less a quarter of it, for ticks that follow a late one).
-// The first offer is always written, so the controller learns bytesTotal early.
+// The first offer is always written.
 func (t *progressThrottle) offer(ctx context.Context, p jobreport.Progress) {
-	t.write(ctx, p, false)
-}
-
-// flush writes p unless it equals the last write, however recent that was: the final progress
-// must be on the Job before the Result.
-func (t *progressThrottle) flush(ctx context.Context, p jobreport.Progress) {
-	t.write(ctx, p, true)
-}
-
-func (t *progressThrottle) write(ctx context.Context, p jobreport.Progress, ignoreInterval bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.written && p == t.last {
@@ -85,7 +75,7 @@ func (t *progressThrottle) write(ctx context.Context, p jobreport.Progress, igno
 	// which makes the next tick look early. Without the slack that tick would be dropped, and
 	// reports would come every two intervals exactly when the worker is slow.
 	slack := t.interval / 4
-	if !ignoreInterval && !t.lastAttempt.IsZero() && now.Sub(t.lastAttempt) < t.interval-slack {
+	if !t.lastAttempt.IsZero() && now.Sub(t.lastAttempt) < t.interval-slack {
 		return
 	}
 	// A failed attempt still counts against the interval, so a struggling apiserver is not
@@ -98,12 +88,13 @@ func (t *progressThrottle) write(ctx context.Context, p jobreport.Progress, igno
 	t.written, t.last = true, p
 }
 
-// follow offers the count of done right away and then on every tick of clk, until the returned
-// stop is called. Progress is sampled by a ticker rather than pushed from the read path so that a
+// follow offers the count of done on every tick of clk, until the returned stop is called. Not
+// at once: a worker that finishes within one interval reports only its result, which carries
+// the total, and so costs one write instead of three. Progress is sampled by a ticker rather than
+// pushed from the read path so that a
 // slow apiserver never stalls the data stream.
 func (t *progressThrottle) follow(ctx context.Context, clk clock.WithTicker, done *byteCounter, total int64) (stop func()) {
 	sample := func() jobreport.Progress { return jobreport.Progress{BytesDone: done.Load(), BytesTotal: total} }
-	t.offer(ctx, sample())
 	ticker := clk.NewTicker(t.interval)
 	quit := make(chan struct{})
 	finished := make(chan struct{})

@@ -291,8 +291,9 @@ func (r *run) bundle(ctx context.Context) (jobreport.Result, error) {
 	if err != nil {
 		return jobreport.Result{}, err
 	}
-	progress.flush(ctx, jobreport.Progress{BytesDone: r.done.Load(), BytesTotal: total})
-	return jobreport.Result{Bucket: r.cfg.ArchiveBucket, Key: r.cfg.ArchiveKey, Size: summary.size, SHA256: summary.sha256}, nil
+	// The result carries the total, so the final count needs no progress write of its own.
+	return jobreport.Result{Bucket: r.cfg.ArchiveBucket, Key: r.cfg.ArchiveKey, Size: summary.size, SHA256: summary.sha256,
+		BytesTotal: total}, nil
 }
 
 // statSources stats every source before anything is uploaded, so that a request naming missing
