@@ -165,7 +165,8 @@ var countedResources = []string{"downloads", "jobs", "secrets", "pods", "events"
 // operatorWrites are the writes the goal counts, those of the facade, the controller and the
 // worker: the Download's create, finalizer and delete, its status, the Job's create, patches
 // (progress and result by the worker, followers' owner references by the controller) and delete,
-// and the credential Secret. The Job controller writes only the Job's status subresource.
+// and the credential Secret. The rest on these resources is Kubernetes's: the Job controller's
+// status writes and the garbage collector's delete of each credential Secret with its Job.
 var operatorWrites = []string{"downloads.-.POST", "downloads.-.PATCH", "downloads.-.DELETE", "downloads.status.PATCH",
 	"jobs.-.POST", "jobs.-.PATCH", "jobs.-.DELETE", "secrets.-.POST"}
 

@@ -220,7 +220,7 @@ func rowDefs() []rowDef {
 				unit: "writes", value: k + "operator_writes_per_download", reference: k + "goal_writes",
 				refName: "goal 6 + s/3 for the measured s", better: "lower", goal: "≤ 6 + 1 per 3 s", goalOn: "ratio",
 				limitKind: "max", limit: 1},
-			rowDef{id: "P6", figure: "apiserver writes per Download by the Job controller (informational), " + set.what,
+			rowDef{id: "P6", figure: "apiserver writes per Download by the Job controller and the garbage collector (informational), " + set.what,
 				unit: "writes", value: k + "job_controller_writes_per_download", better: "lower"},
 			rowDef{id: "P6", figure: "apiserver writes per Download on Pods and Events (informational), " + set.what,
 				unit: "writes", value: k + "kube_writes_per_download", better: "lower"},
