@@ -32,6 +32,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -287,10 +290,53 @@ func (c *demoCluster) measureEndToEnd(ctx context.Context, opts options, sample 
 		distinct[i] = int64(p8FirstFile + i)
 		repeated[i] = int64(p8FirstFile + i%max(1, n/2))
 	}
+	if err := c.bareBurst(ctx, n, sample); err != nil {
+		return err
+	}
 	if err := c.measureBurst(ctx, distinct, "P8.", sample); err != nil {
 		return err
 	}
 	return c.measureBurst(ctx, repeated, "P8.repeated.", sample)
+}
+
+// bareBurstNamespace is where P8's reference creates its Downloads: a namespace no controller
+// serves, so each costs the controller one status write and starts nothing.
+const bareBurstNamespace = "bench-bare-burst"
+
+// bareBurst is P8's reference for the initiate latency: n Creates of a Download sent at once by
+// the cluster admin, timed from sending to the answer, as the facade's initiates are. The
+// Downloads are deleted afterwards.
+func (c *demoCluster) bareBurst(ctx context.Context, n int, sample map[string]float64) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bareBurstNamespace}}
+	if err := c.client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", bareBurstNamespace, err)
+	}
+	took := make([]time.Duration, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		d := &downloadv1alpha1.Download{
+			ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: bareBurstNamespace},
+			Spec:       downloadv1alpha1.DownloadSpec{FileIDs: []int64{int64(p8FirstFile + i)}},
+		}
+		wg.Go(func() {
+			sent := time.Now()
+			if err := c.client.Create(ctx, d); err != nil {
+				errs <- fmt.Errorf("creating Download %s: %w", d.Name, err)
+				return
+			}
+			took[i] = time.Since(sent)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	sample["P8.bare_create.p50_ms"] = percentile(took, 50)
+	sample["P8.bare_create.p99_ms"] = percentile(took, 99)
+	logf("P8: a bare burst of %d Creates: p50 %.0f ms, p99 %.0f ms", n, sample["P8.bare_create.p50_ms"], sample["P8.bare_create.p99_ms"])
+	return c.client.DeleteAllOf(ctx, &downloadv1alpha1.Download{}, client.InNamespace(bareBurstNamespace))
 }
 
 // measureBurst initiates one Download per file id at once, follows each to Completed, records

@@ -62,6 +62,8 @@ type DownloadReconciler struct {
 	leaders      sync.Map
 	// lastStatusWrites maps each Download in flight (by UID) to when its status was last written.
 	lastStatusWrites sync.Map
+	// stoppedJobs holds the Jobs a finalizer already deleted, while it waits for their Pods.
+	stoppedJobs sync.Map
 
 	// equippedJobs maps each unfinished Job whose credential Secret exists to its UID (a Job of
 	// the same name made later is another Job), so that each Secret is created once without the

@@ -83,6 +83,7 @@ func (r *DownloadReconciler) finalize(ctx context.Context, download *downloadv1a
 		}
 	}
 
+	r.stoppedJobs.Delete(client.ObjectKey{Namespace: download.Namespace, Name: workerJobName(download)})
 	original := download.DeepCopy()
 	controllerutil.RemoveFinalizer(download, cleanupFinalizer)
 	if err := r.Patch(ctx, download, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -94,12 +95,28 @@ func (r *DownloadReconciler) finalize(ctx context.Context, download *downloadv1a
 // stopWorkers deletes the Job and reports whether worker Pods are still around. A worker that
 // is still running could finish its upload after the archive was removed, leaving an orphan
 // object; its Pods get SIGTERM from the Job's deletion and abort quickly.
+//
+// The Job is deleted once: while its Pods exit, the finalizer only looks again, so a slow exit
+// costs no more writes. A Job that finished has no worker left that could write, so its Pods
+// are not waited for.
 func (r *DownloadReconciler) stopWorkers(ctx context.Context, download *downloadv1alpha1.Download) (running bool, err error) {
-	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: download.Namespace, Name: workerJobName(download)}}
-	if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
-		return false, fmt.Errorf("deleting Job %s: %w", job.Name, err)
+	key := client.ObjectKey{Namespace: download.Namespace, Name: workerJobName(download)}
+	cached, err := r.cachedJob(ctx, key.Namespace, key.Name)
+	if err != nil {
+		return false, err
 	}
-	r.forgetJob(client.ObjectKeyFromObject(job))
+	if _, stopped := r.stoppedJobs.Load(key); !stopped && (cached == nil || cached.DeletionTimestamp.IsZero()) {
+		// Also when the cache does not hold it: it may have been created a moment ago.
+		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+		if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			return false, fmt.Errorf("deleting Job %s: %w", job.Name, err)
+		}
+		r.stoppedJobs.Store(key, struct{}{})
+	}
+	r.forgetJob(key)
+	if cached != nil && jobFinished(cached) {
+		return false, nil
+	}
 	var pods corev1.PodList
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(download.Namespace),
 		client.MatchingLabels{DownloadNameLabel: preparer(download), ComponentLabel: WorkerComponent}); err != nil {
