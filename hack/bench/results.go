@@ -328,6 +328,9 @@ func (r *Results) summarise() {
 	r.Date = time.Now().UTC().Format(time.RFC3339)
 	keys := map[string]bool{}
 	for _, s := range r.Samples {
+		// A step no Download went through (a percentile of nothing) was not measured; JSON
+		// cannot hold NaN, and a missing value shows as such in the table.
+		maps.DeleteFunc(s, func(_ string, v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) })
 		for k := range s {
 			keys[k] = true
 		}
