@@ -45,6 +45,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,6 +71,8 @@ type demoCluster struct {
 	facadeURL string
 	client    client.WithWatch
 	clientset kubernetes.Interface
+	// config is the cluster admin's, for clients of other identities.
+	config *rest.Config
 	// storage is the demo's MinIO as its root user, for the sources P8 and P9 store.
 	storage      *minio.Client
 	sourceBucket string
@@ -129,6 +132,7 @@ func startDemo(ctx context.Context, logDir string) (*demoCluster, error) {
 	if c.client, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
 		return nil, fmt.Errorf("connecting to the demo cluster: %w", err)
 	}
+	c.config = cfg
 	if c.clientset, err = kubernetes.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("connecting to the demo cluster: %w", err)
 	}
