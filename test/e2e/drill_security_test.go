@@ -76,7 +76,7 @@ var rbacGrants = map[string]map[string][]string{
 		downloadsResource:                 {"get", "list", "watch", "patch", "delete"},
 		downloadStatusResource:            {"patch"},
 		downloadsResource + "/finalizers": {"update"},
-		"jobs.batch":                      {"get", "list", "watch", "create", "delete"},
+		"jobs.batch":                      {"get", "list", "watch", "create", "delete", "patch"}, // patch: followers' owner references
 		"pods":                            {"list"},
 		"secrets":                         {"create"},
 		"events.events.k8s.io":            {"create", "patch"},
