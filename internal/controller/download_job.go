@@ -51,13 +51,16 @@ const (
 
 // jobName is deterministic, so a restarted controller finds the Job it already created instead
 // of starting a second one. Downloads are named by a UUID (36 characters), which fits as is.
-func jobName(download *downloadv1alpha1.Download) string {
-	if len(download.Name) <= maxJobNameLength {
-		return download.Name
+func jobName(download *downloadv1alpha1.Download) string { return jobNameOf(download.Name) }
+
+// jobNameOf is the Job name of the Download named downloadName.
+func jobNameOf(downloadName string) string {
+	if len(downloadName) <= maxJobNameLength {
+		return downloadName
 	}
-	sum := sha256.Sum256([]byte(download.Name))
+	sum := sha256.Sum256([]byte(downloadName))
 	hash := hex.EncodeToString(sum[:])[:8]
-	return strings.TrimRight(download.Name[:maxJobNameLength-len(hash)-1], "-.") + "-" + hash
+	return strings.TrimRight(downloadName[:maxJobNameLength-len(hash)-1], "-.") + "-" + hash
 }
 
 // archiveKey is where the worker stores the archive: one object per Download, so the finalizer

@@ -243,8 +243,7 @@ func (r *DownloadReconciler) inFlightLeader(ctx context.Context, download *downl
 // followJob makes the Download wait on its leader's Job: it becomes one of the Job's owners, so
 // that the Job keeps running while anyone waits for it, and its events reach this Download.
 func (r *DownloadReconciler) followJob(ctx context.Context, download *downloadv1alpha1.Download, leader string) (*batchv1.Job, time.Duration, error) {
-	name := jobName(&downloadv1alpha1.Download{ObjectMeta: metav1.ObjectMeta{Name: leader}})
-	job, err := r.cachedJob(ctx, download.Namespace, name)
+	job, err := r.cachedJob(ctx, download.Namespace, jobNameOf(leader))
 	if err != nil {
 		return nil, 0, err
 	}
