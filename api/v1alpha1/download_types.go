@@ -96,7 +96,26 @@ type DownloadSpec struct {
 	// +kubebuilder:default=IfAvailable
 	// +optional
 	ReusePolicy ReusePolicy `json:"reusePolicy,omitempty"`
+
+	// missingFiles says what happens when some fileIds have no source object. Fail fails the
+	// Download with SourceNotFound, naming them. Skip leaves them out of the archive and lists them
+	// in status.skippedFileIds and in the archive's manifest.json; the Download still completes
+	// unless every id is missing.
+	// +kubebuilder:default=Fail
+	// +optional
+	MissingFiles MissingFilesPolicy `json:"missingFiles,omitempty"`
 }
+
+// MissingFilesPolicy says what a Download does about requested files that do not exist.
+// +kubebuilder:validation:Enum=Fail;Skip
+type MissingFilesPolicy string
+
+const (
+	// MissingFilesFail fails the whole Download when any requested file is missing.
+	MissingFilesFail MissingFilesPolicy = "Fail"
+	// MissingFilesSkip archives the files that exist and reports the others as skipped.
+	MissingFilesSkip MissingFilesPolicy = "Skip"
+)
 
 // ReusePolicy says whether a Download shares work with identical ones.
 // +kubebuilder:validation:Enum=IfAvailable;Never
@@ -214,6 +233,12 @@ type DownloadStatus struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	EtaSeconds *int64 `json:"etaSeconds,omitempty"`
+
+	// skippedFileIds are the requested ids left out of the archive because they have no source
+	// object (spec.missingFiles: Skip), in ascending order. The archive's manifest.json lists them too.
+	// +listType=set
+	// +optional
+	SkippedFileIDs []int64 `json:"skippedFileIds,omitempty"`
 
 	// jobName is the worker Job for this Download.
 	// +optional

@@ -152,6 +152,11 @@ func (in *DownloadStatus) DeepCopyInto(out *DownloadStatus) {
 		*out = new(int64)
 		**out = **in
 	}
+	if in.SkippedFileIDs != nil {
+		in, out := &in.SkippedFileIDs, &out.SkippedFileIDs
+		*out = make([]int64, len(*in))
+		copy(*out, *in)
+	}
 	if in.StartTime != nil {
 		in, out := &in.StartTime, &out.StartTime
 		*out = (*in).DeepCopy()

@@ -49,6 +49,10 @@ const (
 type Progress struct {
 	BytesDone  int64 `json:"bytesDone"`
 	BytesTotal int64 `json:"bytesTotal"`
+	// Pod names the worker Pod that wrote the report. An attempt's last report stays on the Job
+	// after its Pod failed, until the next attempt writes its own; the controller uses the name to
+	// tell such a stale report from the running attempt's.
+	Pod string `json:"pod,omitempty"`
 }
 
 // Result identifies the stored archive.
@@ -60,6 +64,9 @@ type Result struct {
 	// BytesTotal is the source bytes archived: the final progress, carried by the result so
 	// that it costs no write of its own.
 	BytesTotal int64 `json:"bytesTotal,omitempty"`
+	// SkippedFileIDs are the requested ids left out because they have no source object
+	// (missing-file policy Skip), ascending. The archive's manifest lists them too.
+	SkippedFileIDs []int64 `json:"skippedFileIds,omitempty"`
 }
 
 // Failure explains why an attempt failed. Reason is one of the Reason constants of
