@@ -165,6 +165,9 @@ const (
 	ReasonArchiveReady = "ArchiveReady"
 	// ReasonSourceNotFound: some requested file ids do not exist; retrying cannot help.
 	ReasonSourceNotFound = "SourceNotFound"
+	// ReasonArchiveTooLarge: the requested files could make an archive larger than one storage
+	// object may be (5 TiB), so the worker refused it before uploading; retrying cannot help.
+	ReasonArchiveTooLarge = "ArchiveTooLarge"
 	// ReasonStorageError: object storage kept failing until the retries ran out.
 	ReasonStorageError = "StorageError"
 	// ReasonDeadlineExceeded: preparation took longer than activeDeadlineSeconds.

@@ -19,6 +19,11 @@ FACADE_NODE_PORT=30080
 # local cluster, kind's default 10.96.0.0/16), because neither path relies on cluster DNS.
 LOCAL_CONTROLLER_SERVICE_IP="10.0.0.80"
 KIND_CONTROLLER_SERVICE_IP="10.96.0.80"
+# The demo's one event sink: a port on the host, where the e2e suite listens while its events
+# spec runs, and the Secret in the demo namespace holding the sink's HMAC key.
+EVENT_SINK_PORT="${DEMO_EVENT_SINK_PORT:-18091}"
+EVENT_SINK_SECRET="download-operator-event-sink"
+EVENT_SINK_KEY_FILE="$DEMO_DIR/event-sink.key"
 SOURCE_BUCKET="files"
 ARCHIVE_BUCKET="downloads"
 # ID=SIZE, 1 MiB to 512 MiB. At DEMO_BYTES_PER_SECOND (8 MiB/s) 70000+70007 take about 12 s and

@@ -41,6 +41,15 @@ limitations under the License.
 // The archive is written to a temporary file beside --output and renamed only after its
 // sha256 and size matched what the server reported, so --output never holds unverified bytes;
 // on a mismatch the temporary file is deleted and the command exits 1.
+//
+// # Resuming
+//
+// The archive is fetched through the job's stable link (GET /v1/download/{jobId}/archive), which
+// redirects to a URL signed at that moment. When the connection breaks, `get` asks the link
+// again and resumes with Range from the bytes it has, so an expired URL never matters and
+// nothing is fetched twice; it says so on stdout. If storage sends the whole archive instead (it
+// changed), the download starts over once; the second time `get` gives up (pkg/client
+// DownloadArchive).
 package cli
 
 import (
@@ -88,7 +97,7 @@ const getUsage = `usage: download-operator get [flags] FILE_ID...
 Asks the server to bundle the files into one zip archive, follows its preparation (server-sent
 events, or polling where they do not get through), downloads the archive and verifies its
 sha256. The archive is written next to --output under a temporary name and renamed only once
-its checksum matched.
+its checksum matched. A download cut short resumes where it stopped, from a freshly signed URL.
 
 Ctrl-C while the archive is being prepared asks whether to cancel the job on the server too
 (on a terminal); without a terminal to ask on, the job is cancelled. Ctrl-C during the download
@@ -124,12 +133,14 @@ type getCmd struct {
 	tty bool
 	// canPrompt asks before cancelling the server job on Ctrl-C; otherwise it is cancelled.
 	canPrompt bool
+	// httpClient, when set, carries every request (tests put a proxy in the way).
+	httpClient *http.Client
 }
 
 type getFlags struct {
 	server, output, idempotencyKey string
 	timeout                        time.Duration
-	noProgress                     bool
+	noProgress, skipMissing        bool
 	fileIDs                        []int64
 }
 
@@ -151,6 +162,8 @@ func (g *getCmd) parse(args []string) (*getFlags, error) {
 		"makes a repeated run with the same files return the same job instead of a new one (default: a random key per run)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long, for example 10m (default: no limit)")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "log plain lines instead of progress bars, even on a terminal")
+	fs.BoolVar(&f.skipMissing, "skip-missing", false,
+		"leave out requested files that do not exist instead of failing (the output names them)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -176,7 +189,11 @@ func (g *getCmd) run(ctx context.Context, args []string) int {
 		g.errorf("%v (see --help)", err)
 		return ExitUsage
 	}
-	c, err := client.New(f.server, client.WithUserAgent("download-operator-cli"), client.WithRequestID(uuid.NewString))
+	opts := []client.Option{client.WithUserAgent("download-operator-cli"), client.WithRequestID(uuid.NewString)}
+	if g.httpClient != nil {
+		opts = append(opts, client.WithHTTPClient(g.httpClient))
+	}
+	c, err := client.New(f.server, opts...)
 	if err != nil {
 		g.errorf("%v", err)
 		return ExitUsage
@@ -195,7 +212,7 @@ func (g *getCmd) run(ctx context.Context, args []string) int {
 	progress := newReporter(g.stdout, g.tty && !f.noProgress)
 
 	var job *client.Initiated
-	if g.interruptible(ctx, func(ctx context.Context) { job, err = c.Initiate(ctx, f.fileIDs, key) }) {
+	if g.interruptible(ctx, func(ctx context.Context) { job, err = c.Initiate(ctx, f.fileIDs, key, f.initiateOptions()...) }) {
 		// Without an answer there is no job id to cancel; the key still finds the job.
 		g.errorf("interrupted before the server answered; if it accepted the request, %s", resumeHint(key))
 		return ExitInterrupted
@@ -259,7 +276,7 @@ func (g *getCmd) save(ctx context.Context, c *client.Client, status *client.Stat
 		n   int64
 	)
 	interrupted := g.interruptible(ctx, func(ctx context.Context) {
-		sum, n, err = c.Download(ctx, status, tmp, progress.downloaded)
+		sum, n, err = c.DownloadArchive(ctx, status, tmp, &client.DownloadOptions{OnProgress: progress.downloaded, OnResume: progress.resumed})
 	})
 	progress.done()
 	var mismatch *client.ChecksumError
@@ -274,6 +291,14 @@ func (g *getCmd) save(ctx context.Context, c *client.Client, status *client.Stat
 		g.errorf("%v", err)
 		return g.exitFor(ctx)
 	}
+	// The bytes are the archive the server prepared (sha256 and size); the manifest then says
+	// whether that archive holds the files it claims to, entry by entry.
+	contents, err := VerifyArchive(tmp.Name())
+	if err != nil {
+		g.errorf("%v\nthe archive does not match its manifest, so it was deleted and %s was not written", err, output)
+		return ExitFailed
+	}
+
 	// CreateTemp makes the file private; a downloaded archive is as readable as any other file.
 	if err := errors.Join(tmp.Chmod(0o644), tmp.Sync(), tmp.Close()); err != nil {
 		g.errorf("writing %s: %v", tmp.Name(), err)
@@ -284,8 +309,16 @@ func (g *getCmd) save(ctx context.Context, c *client.Client, status *client.Stat
 		return ExitFailed
 	}
 	keep = true
-	progress.saved(output, n, sum)
+	progress.saved(output, n, sum, contents)
 	return ExitOK
+}
+
+// initiateOptions are what the flags ask of the job beyond its files.
+func (f *getFlags) initiateOptions() []client.InitiateOption {
+	if f.skipMissing {
+		return []client.InitiateOption{client.SkipMissingFiles()}
+	}
+	return nil
 }
 
 // exitFor picks the exit code of an error that may have come from the end of ctx.

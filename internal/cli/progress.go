@@ -19,11 +19,14 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/download-operator/download-operator/internal/manifest"
 	"github.com/download-operator/download-operator/pkg/client"
 )
 
@@ -34,7 +37,9 @@ type reporter interface {
 	update(s client.Status)
 	downloading(path string, size int64)
 	downloaded(done, total int64)
-	saved(path string, size int64, sha256 string)
+	// resumed is called when the download goes on after a break, or starts over.
+	resumed(r client.Resume)
+	saved(path string, size int64, sha256 string, contents *manifest.Manifest)
 	// done ends the current phase, so that what is printed next starts on a clean line.
 	done()
 }
@@ -68,8 +73,25 @@ func acceptedLine(job *client.Initiated) string {
 		time.Duration(job.EtaSeconds)*time.Second)
 }
 
-func savedLine(path string, size int64, sha256 string) string {
-	return fmt.Sprintf("saved %s (%s, sha256 %s verified)", path, humanize.IBytes(uint64(size)), sha256)
+func resumedLine(r client.Resume) string {
+	if r.Restarted {
+		return fmt.Sprintf("%v: the archive may have changed, so the download starts over, once", r.Cause)
+	}
+	return fmt.Sprintf("connection lost (%v); resuming from %s with a fresh link (attempt %d)",
+		r.Cause, humanize.IBytes(uint64(r.Offset)), r.Attempt)
+}
+
+func savedLine(path string, size int64, sha256 string, contents *manifest.Manifest) string {
+	line := fmt.Sprintf("saved %s (%s, sha256 %s verified; %d files match manifest.json)",
+		path, humanize.IBytes(uint64(size)), sha256, len(contents.Files))
+	if len(contents.Skipped) > 0 {
+		ids := make([]string, len(contents.Skipped))
+		for i, skipped := range contents.Skipped {
+			ids[i] = strconv.FormatInt(skipped.ID, 10)
+		}
+		line += "\nleft out, not found: " + strings.Join(ids, ", ")
+	}
+	return line
 }
 
 // lineReporter logs a line per change, and download progress in quarters, so that a log stays
@@ -112,8 +134,15 @@ func (r *lineReporter) downloaded(done, total int64) {
 	}
 }
 
-func (r *lineReporter) saved(path string, size int64, sha256 string) {
-	r.printf("%s", savedLine(path, size, sha256))
+func (r *lineReporter) resumed(resume client.Resume) {
+	if resume.Restarted {
+		r.lastQuarter = 0
+	}
+	r.printf("%s", resumedLine(resume))
+}
+
+func (r *lineReporter) saved(path string, size int64, sha256 string, contents *manifest.Manifest) {
+	r.printf("%s", savedLine(path, size, sha256, contents))
 }
 
 func (r *lineReporter) done() {}
@@ -165,8 +194,16 @@ func (r *barReporter) downloaded(done, _ int64) {
 	}
 }
 
-func (r *barReporter) saved(path string, size int64, sha256 string) {
-	_, _ = fmt.Fprintln(r.w, savedLine(path, size, sha256))
+func (r *barReporter) resumed(resume client.Resume) {
+	if r.bar != nil {
+		// The line goes above the bar, which the next chunk draws again.
+		_ = r.bar.Clear()
+	}
+	_, _ = fmt.Fprintln(r.w, resumedLine(resume))
+}
+
+func (r *barReporter) saved(path string, size int64, sha256 string, contents *manifest.Manifest) {
+	_, _ = fmt.Fprintln(r.w, savedLine(path, size, sha256, contents))
 }
 
 func (r *barReporter) done() {

@@ -55,6 +55,9 @@ type DownloadReconciler struct {
 	// Clock drives TTLs, URL refresh and ETAs, so tests can move time instead of sleeping.
 	Clock   clock.PassiveClock
 	Options Options
+	// Events receives the started, completed and failed transitions of Downloads for the
+	// operator's event sinks; nil sends none.
+	Events EventEmitter
 
 	// requestLocks serialise the reuse decisions of identical Downloads; leaders maps each
 	// namespace/request key to the Download whose Job prepares it, until the cache shows it.
@@ -62,6 +65,9 @@ type DownloadReconciler struct {
 	leaders      sync.Map
 	// lastStatusWrites maps each Download in flight (by UID) to when its status was last written.
 	lastStatusWrites sync.Map
+	// progressReporters maps each Download in flight (by UID) to the worker Pod whose progress
+	// it mirrors (reportOfEarlierAttempt).
+	progressReporters sync.Map
 	// stoppedJobs holds the Jobs a finalizer already deleted, while it waits for their Pods.
 	stoppedJobs sync.Map
 

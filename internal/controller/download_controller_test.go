@@ -51,6 +51,7 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/manifest"
 	"github.com/download-operator/download-operator/internal/worker"
 	"github.com/download-operator/download-operator/test/chartrbac"
 )
@@ -264,6 +265,47 @@ var _ = Describe("Download controller", func() {
 		}).Should(Equal(downloadv1alpha1.ReasonRetrying))
 		Consistently(func() downloadv1alpha1.DownloadPhase { return fetch(download).Status.Phase }, "1s").
 			Should(Equal(downloadv1alpha1.PhaseProcessing))
+	})
+
+	It("restarts progress at 0 when a retry replaces a failed worker, instead of freezing at its count", func() {
+		download := newDownload(servedNamespace, 70000)
+		createDownload(download)
+		job := waitForJob(download)
+		startJob(job, 10*time.Second)
+		annotateJob(job, jobreport.ProgressAnnotation, jobreport.Progress{BytesDone: 80, BytesTotal: 100, Pod: "worker-a"})
+		Eventually(func() int64 { return fetch(download).Status.BytesDone }).Should(BeEquivalentTo(80))
+
+		By("the first Pod failing and the retry's Pod running, before the retry reports anything")
+		updateJobStatus(job, func(s *batchv1.JobStatus) { s.Active, s.Ready, s.Failed = 1, ptr.To[int32](1), 1 })
+		Eventually(func(g Gomega) {
+			current := fetch(download)
+			g.Expect(current.Status.Attempts).To(BeEquivalentTo(2))
+			g.Expect(current.Status.BytesDone).To(BeZero(), "the failed attempt's 80 bytes are not the retry's")
+			g.Expect(current.Status.Progress).To(BeZero())
+			g.Expect(current.Status.BytesTotal).To(BeEquivalentTo(100))
+		}).Should(Succeed())
+
+		By("the retry's own reports, below the failed attempt's count")
+		annotateJob(job, jobreport.ProgressAnnotation, jobreport.Progress{BytesDone: 10, BytesTotal: 100, Pod: "worker-b"})
+		Eventually(func() int64 { return fetch(download).Status.BytesDone }).Should(BeEquivalentTo(10))
+		annotateJob(job, jobreport.ProgressAnnotation, jobreport.Progress{BytesDone: 30, BytesTotal: 100, Pod: "worker-b"})
+		Eventually(func() int32 { return fetch(download).Status.Progress }).Should(BeEquivalentTo(30))
+	})
+
+	It("completes a Download with missingFiles: Skip and lists the ids its worker skipped", func() {
+		download := newDownload(servedNamespace, 70000, 70001, 99999)
+		download.Spec.MissingFiles = downloadv1alpha1.MissingFilesSkip
+		createDownload(download)
+		job := waitForJob(download)
+		Expect(job.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--missing-files=Skip"))
+		startJob(job, time.Second)
+		result := storeArchive(download, []byte("the archive without 99999"))
+		result.SkippedFileIDs = []int64{99999}
+		succeedJob(job, result)
+
+		current := eventuallyPhase(download, downloadv1alpha1.PhaseCompleted)
+		Expect(current.Status.SkippedFileIDs).To(Equal([]int64{99999}))
+		Expect(current.Status.DownloadURL).NotTo(BeEmpty())
 	})
 
 	It("counts a worker Pod the Job controller has not counted yet, so attempts never dip", func() {
@@ -565,7 +607,8 @@ var _ = Describe("Download controller", func() {
 		Expect(completed.Status.Archive.Size).To(BeEquivalentTo(len(body)))
 		archive, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(archive.File).To(HaveLen(2))
+		Expect(archive.File).To(HaveLen(3), "the two files, then manifest.json")
+		Expect(archive.File[2].Name).To(Equal(manifest.Name))
 		for i, id := range []int64{70000, 70001} {
 			entry := archive.File[i]
 			Expect(entry.Name).To(Equal(worker.EntryName(id)))

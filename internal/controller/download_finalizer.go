@@ -59,6 +59,7 @@ func (r *DownloadReconciler) finalize(ctx context.Context, download *downloadv1a
 	}
 	r.forgetLead(download)
 	r.lastStatusWrites.Delete(download.UID)
+	r.progressReporters.Delete(download.UID)
 	// While another Download uses the same archive, the Job and the archive stay: that one still
 	// waits for the Job, or serves the archive. Owner references release this Download's share.
 	shared, err := r.archiveShared(ctx, download)

@@ -176,12 +176,18 @@ func (r *DownloadReconciler) desiredJob(ctx context.Context, download *downloadv
 							"--archive-bucket=" + r.Options.ArchiveBucket,
 							"--archive-key=" + archiveKey(download),
 							"--max-bytes-per-second=" + strconv.FormatInt(ptr.Deref(spec.MaxBytesPerSecond, 0), 10),
+							"--missing-files=" + string(missingFilesPolicy(spec)),
 							"--storage-endpoint=" + r.Options.StorageEndpoint,
 							"--storage-secure=" + strconv.FormatBool(r.Options.StorageSecure),
 						},
 						Env: append([]corev1.EnvVar{
 							{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
 								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"},
+							}},
+							// Progress reports carry it, so that the controller can tell a failed
+							// attempt's last report from the running attempt's.
+							{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
+								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"},
 							}},
 							// A soft heap target: the worker holds two 5 MiB parts (one uploading, one
 							// filling), and without it the GC lets the heap grow towards twice the live size.

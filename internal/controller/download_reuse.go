@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -73,8 +74,8 @@ const (
 	// digest of the content the Job was started for, copied into status when it completes.
 	contentDigestAnnotation = "download.operator.dev/content-digest"
 	// archiveFormat versions the archive's layout inside content digests, so that an archive
-	// made by an older worker is never reused for a newer layout.
-	archiveFormat = "zip/1"
+	// made by an older worker is never reused for a newer layout. zip/2 ends with manifest.json.
+	archiveFormat = "zip/2"
 	// followRetry is how soon to look again for a followed Job the cache has not seen yet.
 	followRetry = 200 * time.Millisecond
 )
@@ -83,14 +84,32 @@ func (r *DownloadReconciler) reusable(download *downloadv1alpha1.Download) bool 
 	return r.Options.Reuse != ReuseOff && download.Spec.ReusePolicy != downloadv1alpha1.ReuseNever
 }
 
-// requestKey identifies the files a Download asks for, in archive order.
-func requestKey(ids []int64) string {
-	raw := make([]byte, 0, 8*len(ids))
-	for _, id := range ids {
+// requestKey identifies what a Download asks for: the files in archive order, and what to do
+// about missing ones, since a Download that skips them must not wait on one that fails for them.
+func requestKey(spec downloadv1alpha1.DownloadSpec) string {
+	raw := make([]byte, 0, 8*len(spec.FileIDs)+8)
+	for _, id := range spec.FileIDs {
 		raw = binary.BigEndian.AppendUint64(raw, uint64(id))
 	}
+	raw = append(raw, missingFilesPolicy(spec)...)
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
+}
+
+// missingFilesPolicy is the spec's policy with the API default applied, for Downloads created
+// before the field existed.
+func missingFilesPolicy(spec downloadv1alpha1.DownloadSpec) downloadv1alpha1.MissingFilesPolicy {
+	return cmp.Or(spec.MissingFiles, downloadv1alpha1.MissingFilesFail)
+}
+
+// sameRequest compares what requestKey hashes, so that a hash collision can never share work.
+func sameRequest(a, b downloadv1alpha1.DownloadSpec) bool {
+	return slices.Equal(a.FileIDs, b.FileIDs) && missingFilesPolicy(a) == missingFilesPolicy(b)
+}
+
+// leaderKey names the lock and the leaders entry that identical Downloads of a namespace share.
+func leaderKey(download *downloadv1alpha1.Download) string {
+	return download.Namespace + "/" + requestKey(download.Spec)
 }
 
 // contentDigest identifies an archive's content: the format, the ids in order and their ETags.
@@ -155,7 +174,7 @@ func (r *DownloadReconciler) ensureWork(ctx context.Context, download *downloadv
 	}
 
 	// Identical Downloads decide one at a time, so that two arriving together start one Job.
-	key := download.Namespace + "/" + requestKey(download.Spec.FileIDs)
+	key := leaderKey(download)
 	r.requestLocks.LockKey(key)
 	defer func() { _ = r.requestLocks.UnlockKey(key) }()
 
@@ -219,14 +238,14 @@ func (r *DownloadReconciler) inFlightLeader(ctx context.Context, download *downl
 	}
 	var candidates downloadv1alpha1.DownloadList
 	if err := r.List(ctx, &candidates, client.InNamespace(download.Namespace),
-		client.MatchingFields{requestIndex: requestKey(download.Spec.FileIDs)}); err != nil {
+		client.MatchingFields{requestIndex: requestKey(download.Spec)}); err != nil {
 		return "", fmt.Errorf("listing identical Downloads: %w", err)
 	}
 	var leader *downloadv1alpha1.Download
 	for i := range candidates.Items {
 		candidate := &candidates.Items[i]
 		if candidate.Name == download.Name || !leads(candidate) || candidate.Status.JobName == "" ||
-			!slices.Equal(candidate.Spec.FileIDs, download.Spec.FileIDs) {
+			!sameRequest(candidate.Spec, download.Spec) {
 			continue
 		}
 		if leader == nil || candidate.CreationTimestamp.Before(&leader.CreationTimestamp) {
@@ -305,7 +324,7 @@ func (r *DownloadReconciler) contentDigestOf(ctx context.Context, download *down
 // storedArchive finds a completed Download, still inside its TTL, whose archive has the same
 // content and is still in storage.
 func (r *DownloadReconciler) storedArchive(ctx context.Context, download *downloadv1alpha1.Download, digest string) (*downloadv1alpha1.Download, error) {
-	opts := []client.ListOption{client.MatchingFields{requestIndex: requestKey(download.Spec.FileIDs)}}
+	opts := []client.ListOption{client.MatchingFields{requestIndex: requestKey(download.Spec)}}
 	if r.Options.Reuse != ReuseCluster {
 		opts = append(opts, client.InNamespace(download.Namespace))
 	}
@@ -319,8 +338,8 @@ func (r *DownloadReconciler) storedArchive(ctx context.Context, download *downlo
 		archive := candidate.Status.Archive
 		if candidate.UID == download.UID || candidate.Status.Phase != downloadv1alpha1.PhaseCompleted || archive == nil ||
 			candidate.Status.ContentDigest != digest || !candidate.DeletionTimestamp.IsZero() ||
-			candidate.Spec.ReusePolicy == downloadv1alpha1.ReuseNever || !now.Before(expiresAt(candidate)) ||
-			!slices.Equal(candidate.Spec.FileIDs, download.Spec.FileIDs) {
+			candidate.Spec.ReusePolicy == downloadv1alpha1.ReuseNever || !now.Before(ExpiresAt(candidate)) ||
+			!sameRequest(candidate.Spec, download.Spec) {
 			continue
 		}
 		size, err := r.Storage.ArchiveSize(ctx, archive.Bucket, archive.Key)
@@ -404,13 +423,13 @@ func workerJobName(download *downloadv1alpha1.Download) string {
 
 // forgetLead stops offering a Download's Job to new identical Downloads once it finished or goes.
 func (r *DownloadReconciler) forgetLead(download *downloadv1alpha1.Download) {
-	r.leaders.CompareAndDelete(download.Namespace+"/"+requestKey(download.Spec.FileIDs), download.Name)
+	r.leaders.CompareAndDelete(leaderKey(download), download.Name)
 }
 
 // indexDownloads registers the cache indexes reuse reads.
 func (r *DownloadReconciler) indexDownloads(ctx context.Context, indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(ctx, &downloadv1alpha1.Download{}, requestIndex, func(obj client.Object) []string {
-		return []string{requestKey(obj.(*downloadv1alpha1.Download).Spec.FileIDs)}
+		return []string{requestKey(obj.(*downloadv1alpha1.Download).Spec)}
 	}); err != nil {
 		return fmt.Errorf("indexing Downloads by request: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -66,6 +67,11 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 		logf.FromContext(ctx).Error(err, "ignoring unreadable worker progress", "job", job.Name)
 	}
 	if hasProgress && err == nil && plausible(progress) {
+		if r.reportOfEarlierAttempt(download, progress) {
+			// The running attempt restarts the archive from its first byte and has not said
+			// how far it got: showing the failed attempt's count would freeze the bar there.
+			progress.BytesDone = 0
+		}
 		r.recordProgress(status, progress)
 	}
 
@@ -122,6 +128,34 @@ func workerPodsStarted(job *batchv1.Job) int32 {
 	return started
 }
 
+// reportOfEarlierAttempt tells whether a progress report was written by the worker Pod of an
+// attempt before the current one. A failed attempt's last report stays on the Job until the next
+// attempt writes its own, so a report's Pod seen first while fewer attempts had started is stale.
+// The first sighting of each Pod is kept in memory only: after a controller restart a stale
+// report may show until the running attempt's first report replaces it, a few seconds later.
+func (r *DownloadReconciler) reportOfEarlierAttempt(download *downloadv1alpha1.Download, progress jobreport.Progress) bool {
+	if progress.Pod == "" {
+		return false
+	}
+	attempts := download.Status.Attempts
+	seen, loaded := r.progressReporters.LoadOrStore(download.UID, progressReporter{pod: progress.Pod, attempts: attempts})
+	if !loaded {
+		return false
+	}
+	if reporter := seen.(progressReporter); reporter.pod == progress.Pod {
+		return reporter.attempts < attempts
+	}
+	r.progressReporters.Store(download.UID, progressReporter{pod: progress.Pod, attempts: attempts})
+	return false
+}
+
+// progressReporter is the worker Pod whose progress reports a Download last mirrored, and how
+// many attempts had started when its first report was seen.
+type progressReporter struct {
+	pod      string
+	attempts int32
+}
+
 // plausible rejects a progress report no honest worker sends. Progress is the one thing the
 // controller takes from a worker without checking it against storage; it only moves a bar.
 func plausible(progress jobreport.Progress) bool {
@@ -175,6 +209,7 @@ func (r *DownloadReconciler) complete(ctx context.Context, download *downloadv1a
 	status.Archive = &downloadv1alpha1.ArchiveStatus{
 		Bucket: result.Bucket, Key: result.Key, Size: result.Size, SHA256: result.SHA256,
 	}
+	status.SkippedFileIDs = result.SkippedFileIDs
 	// Like progress, the total only moves a bar; one below the bytes already reported is ignored.
 	if result.BytesTotal > 0 && result.BytesTotal >= status.BytesDone {
 		status.BytesTotal = result.BytesTotal
@@ -227,7 +262,28 @@ func (r *DownloadReconciler) verifyResult(ctx context.Context, download *downloa
 	case size != result.Size:
 		return fmt.Sprintf("the worker reported %d bytes for %s/%s, but storage holds %d", result.Size, bucket, key, size), nil
 	}
-	return "", nil
+	return skippedRejection(download.Spec, result.SkippedFileIDs), nil
+}
+
+// skippedRejection tells why the ids a worker reports as skipped cannot be right, or "". They
+// reach clients as the ids their archive lacks, so they must be requested ids, each once and in
+// ascending order, skipped only where the spec allows it, and never all of them (a Download
+// whose every file is missing fails with SourceNotFound instead).
+func skippedRejection(spec downloadv1alpha1.DownloadSpec, skipped []int64) string {
+	switch {
+	case len(skipped) == 0:
+		return ""
+	case missingFilesPolicy(spec) != downloadv1alpha1.MissingFilesSkip:
+		return fmt.Sprintf("the worker skipped %d files, but this Download's missingFiles policy is Fail", len(skipped))
+	case len(skipped) >= len(spec.FileIDs):
+		return "the worker skipped every requested file"
+	}
+	for i, id := range skipped {
+		if (i > 0 && id <= skipped[i-1]) || !slices.Contains(spec.FileIDs, id) {
+			return fmt.Sprintf("the worker reported file id %d as skipped, which is not a distinct requested id in order", id)
+		}
+	}
+	return ""
 }
 
 // fail marks the Download Failed for good.
@@ -286,7 +342,8 @@ func failureOf(job *batchv1.Job) (reason, message string) {
 
 // workerReasons are the failure reasons a worker may report. Any other value is not trusted
 // into the condition, whose reason clients and dashboards match on.
-var workerReasons = sets.New(downloadv1alpha1.ReasonSourceNotFound, downloadv1alpha1.ReasonStorageError)
+var workerReasons = sets.New(downloadv1alpha1.ReasonSourceNotFound, downloadv1alpha1.ReasonStorageError,
+	downloadv1alpha1.ReasonArchiveTooLarge)
 
 func jobCondition(job *batchv1.Job, conditionType batchv1.JobConditionType) bool {
 	for _, c := range job.Status.Conditions {
@@ -315,6 +372,7 @@ func (r *DownloadReconciler) writeStatus(ctx context.Context, original, download
 			return requeueOnConflict(err)
 		}
 		r.recordTransition(original, download)
+		r.emitEvents(original, download)
 		r.statusWritten(download)
 	}
 	if !isFinished(download) {
@@ -339,6 +397,7 @@ func (r *DownloadReconciler) statusWriteWait(download *downloadv1alpha1.Download
 func (r *DownloadReconciler) statusWritten(download *downloadv1alpha1.Download) {
 	if isFinished(download) {
 		r.lastStatusWrites.Delete(download.UID)
+		r.progressReporters.Delete(download.UID)
 		return
 	}
 	r.lastStatusWrites.Store(download.UID, r.Clock.Now())

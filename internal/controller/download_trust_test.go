@@ -62,6 +62,31 @@ var _ = Describe("what the controller takes from a worker", func() {
 			r.Size++
 			return r
 		}),
+		Entry("files skipped although the Download's missingFiles policy is Fail", func(d *downloadv1alpha1.Download, r jobreport.Result) jobreport.Result {
+			r.SkippedFileIDs = d.Spec.FileIDs[:1]
+			return r
+		}),
+	)
+
+	DescribeTable("never lists a skipped id that a Download with missingFiles: Skip cannot have skipped",
+		func(skipped []int64) {
+			download := newDownload(servedNamespace, 70000, 70001, 70002)
+			download.Spec.MissingFiles = downloadv1alpha1.MissingFilesSkip
+			createDownload(download)
+			job := waitForJob(download)
+			startJob(job, time.Second)
+			result := storeArchive(download, []byte("the real archive"))
+			result.SkippedFileIDs = skipped
+			succeedJob(job, result)
+
+			current := eventuallyPhase(download, downloadv1alpha1.PhaseFailed)
+			Expect(meta.FindStatusCondition(current.Status.Conditions, downloadv1alpha1.ConditionFailed).Reason).
+				To(Equal(downloadv1alpha1.ReasonResultRejected))
+			Expect(current.Status.SkippedFileIDs).To(BeEmpty())
+		},
+		Entry("an id it never asked for", []int64{70000, 99999}),
+		Entry("an id twice", []int64{70001, 70001}),
+		Entry("every id, which must fail as SourceNotFound instead", []int64{70000, 70001, 70002}),
 	)
 
 	It("rejects a reported archive that storage does not hold", func() {

@@ -54,6 +54,7 @@ var (
 var failureReasons = []string{
 	downloadv1alpha1.ReasonSourceNotFound,
 	downloadv1alpha1.ReasonStorageError,
+	downloadv1alpha1.ReasonArchiveTooLarge,
 	downloadv1alpha1.ReasonDeadlineExceeded,
 	downloadv1alpha1.ReasonBackoffLimitExceeded,
 	downloadv1alpha1.ReasonNamespaceNotServed,

@@ -19,6 +19,8 @@ package controller
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -38,8 +40,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/download-operator/download-operator/internal/events"
 	"github.com/download-operator/download-operator/internal/storage"
 	"github.com/download-operator/download-operator/test/chartrbac"
+	"github.com/download-operator/download-operator/test/eventsink"
 	"github.com/download-operator/download-operator/test/logbuffer"
 	"github.com/download-operator/download-operator/test/miniotest"
 	"github.com/download-operator/download-operator/test/testenv"
@@ -61,6 +65,10 @@ const (
 	// publicStorageURL differs from MinIO's real address: URLs must be signed for the host
 	// browsers use, which the operator itself may not even resolve.
 	publicStorageURL = "http://downloads.public.test:9000"
+	// publicFacadeURL makes the archive links in completion events absolute.
+	publicFacadeURL = "https://downloads.public.test"
+	// eventSinkKey signs the completion events the suite's receiver checks.
+	eventSinkKey = "envtest-event-sink-key-0123456789"
 )
 
 var (
@@ -78,6 +86,11 @@ var (
 	managerDone chan struct{}
 	// operatorAccessKey is the operator's own MinIO user, which must never reach a worker.
 	operatorAccessKey string
+
+	// eventReceiver is the one event sink, for the served namespace; eventSinks its validated
+	// configuration, loaded from a sinks file as the controller binary loads it.
+	eventReceiver *eventsink.Receiver
+	eventSinks    []events.Sink
 )
 
 // controllerUser is the chart's controller ServiceAccount, and controllerClient an uncached
@@ -137,6 +150,11 @@ var _ = BeforeSuite(func() {
 	controllerClient, err = client.New(controllerUser.Config(), client.Options{Scheme: env.Scheme})
 	Expect(err).NotTo(HaveOccurred())
 
+	By("starting the receiver of completion events, the sink of the served namespace")
+	eventReceiver, err = eventsink.Start("127.0.0.1:0", []byte(eventSinkKey), nil)
+	Expect(err).NotTo(HaveOccurred())
+	eventSinks = loadEventSinks(eventReceiver.URL("127.0.0.1"))
+
 	fakeClock = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
 	Expect(RegisterStateMetrics(k8sClient)).To(Succeed())
 	startManager()
@@ -158,6 +176,9 @@ var _ = AfterSuite(func() {
 		Expect(controllerUser.Refused()).To(Succeed())
 	}
 	cancel()
+	if eventReceiver != nil {
+		Expect(eventReceiver.Close()).To(Succeed())
+	}
 	if minioSrv != nil {
 		Expect(minioSrv.Stop()).To(Succeed())
 	}
@@ -200,7 +221,15 @@ func startManager() {
 		}},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(newReconciler(mgr).SetupWithManager(mgr)).To(Succeed())
+	r := newReconciler(mgr)
+	// Each manager gets its dispatcher, as the binary does: a restart loses the queue and
+	// replays recent transitions.
+	dispatcher := events.New(eventSinks, events.Options{
+		PublicBaseURL: publicFacadeURL, Reader: mgr.GetCache(), Clock: fakeClock, BaseDelay: 50 * time.Millisecond,
+	})
+	Expect(mgr.Add(dispatcher)).To(Succeed())
+	r.Events = dispatcher
+	Expect(r.SetupWithManager(mgr)).To(Succeed())
 
 	var mgrCtx context.Context
 	mgrCtx, stopManager = context.WithCancel(ctx)
@@ -212,6 +241,19 @@ func startManager() {
 	}()
 	// Specs start only once the controller sees the cluster, so none races the cache sync.
 	Expect(mgr.GetCache().WaitForCacheSync(mgrCtx)).To(BeTrue())
+}
+
+// loadEventSinks writes the key and the sinks file the chart would mount, and loads them.
+func loadEventSinks(url string) []events.Sink {
+	dir := GinkgoT().TempDir()
+	keyFile := filepath.Join(dir, "hmacKey")
+	Expect(os.WriteFile(keyFile, []byte(eventSinkKey), 0o600)).To(Succeed())
+	sinksFile := filepath.Join(dir, "sinks.yaml")
+	Expect(os.WriteFile(sinksFile, []byte("sinks:\n- name: envtest\n  namespaces: [\""+servedNamespace+"\"]\n  url: "+url+
+		"\n  hmacKeyFile: "+keyFile+"\n"), 0o600)).To(Succeed())
+	sinks, err := events.Load(sinksFile, sets.New(servedNamespace))
+	Expect(err).NotTo(HaveOccurred())
+	return sinks
 }
 
 func restartManager() {

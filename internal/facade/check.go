@@ -64,24 +64,12 @@ func (f *Facade) check(w http.ResponseWriter, r *http.Request) {
 
 // askController GETs path from the controller's file-check endpoint and decodes a 200 answer.
 func (f *Facade) askController(ctx context.Context, path string, into any) error {
-	if f.cfg.ControllerURL == "" {
-		return fmt.Errorf("no --controller-url configured")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.cfg.ControllerURL+path, nil)
+	status, body, err := f.getFromController(ctx, path)
 	if err != nil {
-		return fmt.Errorf("building controller request: %w", err)
+		return err
 	}
-	resp, err := f.controller.Do(req)
-	if err != nil {
-		return fmt.Errorf("calling the controller: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxControllerAnswer))
-	if err != nil {
-		return fmt.Errorf("reading the controller's answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("controller answered %s: %s", resp.Status, truncate(string(body)))
+	if status != http.StatusOK {
+		return fmt.Errorf("controller answered %d %s: %s", status, http.StatusText(status), truncate(string(body)))
 	}
 	if into == nil {
 		return nil
@@ -90,6 +78,28 @@ func (f *Facade) askController(ctx context.Context, path string, into any) error
 		return fmt.Errorf("decoding the controller's answer: %w", err)
 	}
 	return nil
+}
+
+// getFromController GETs path from the controller's internal endpoint and returns the status
+// and the body, whatever the status; err means no answer came.
+func (f *Facade) getFromController(ctx context.Context, path string) (int, []byte, error) {
+	if f.cfg.ControllerURL == "" {
+		return 0, nil, fmt.Errorf("no --controller-url configured")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.cfg.ControllerURL+path, nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("building controller request: %w", err)
+	}
+	resp, err := f.controller.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("calling the controller: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxControllerAnswer))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading the controller's answer: %w", err)
+	}
+	return resp.StatusCode, body, nil
 }
 
 // truncate keeps the controller's answers short in the log.

@@ -30,8 +30,9 @@ limitations under the License.
 //
 // The facade holds no storage credentials. POST /v1/download/check and the storage part of
 // GET /health are answered by the controller's read-only file-check endpoint (package
-// internal/filecheck, flag --controller-url), because the controller already needs the
-// credentials to presign and delete archives: keeping them in one component means the
+// internal/filecheck, flag --controller-url), and the stable link GET /v1/download/{jobId}/archive
+// redirects to a URL that the controller signs beside it (package internal/archivelink), because
+// the controller already needs the credentials to presign and delete archives: keeping them in one component means the
 // Internet-facing process, the one most likely to be attacked, cannot read or write any object
 // even if compromised. Its Kubernetes ServiceAccount needs only a namespaced Role with
 //

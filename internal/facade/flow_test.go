@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -136,7 +137,7 @@ func TestJobRunsFromPendingThroughProcessingToCompleted(t *testing.T) {
 	if len(seen) < 3 {
 		t.Fatalf("events %+v: want pending, processing..., completed", seen)
 	}
-	if seen[0].Status != facade.StatusPending || seen[len(seen)-1] != done && seen[len(seen)-1].Status != facade.StatusCompleted {
+	if seen[0].Status != facade.StatusPending || !reflect.DeepEqual(seen[len(seen)-1], done) && seen[len(seen)-1].Status != facade.StatusCompleted {
 		t.Errorf("first event %+v, last %+v", seen[0], seen[len(seen)-1])
 	}
 	rank := map[string]int{facade.StatusPending: 0, facade.StatusProcessing: 1, facade.StatusCompleted: 2}

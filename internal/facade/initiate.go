@@ -43,6 +43,16 @@ import (
 // InitiateRequest is the body of POST /v1/download/initiate.
 type InitiateRequest struct {
 	FileIDs []int64 `json:"file_ids"`
+	// MissingFiles is "fail" (the default: a missing id fails the job, naming it) or "skip" (the
+	// archive holds the files that exist, and the status lists the skipped ids).
+	MissingFiles string `json:"missing_files,omitempty"`
+}
+
+// missingFilesPolicies maps the request's spelling onto the Download's policy.
+var missingFilesPolicies = map[string]downloadv1alpha1.MissingFilesPolicy{
+	"":     downloadv1alpha1.MissingFilesFail,
+	"fail": downloadv1alpha1.MissingFilesFail,
+	"skip": downloadv1alpha1.MissingFilesSkip,
 }
 
 // InitiateResponse is the 202 answer of POST /v1/download/initiate.
@@ -69,6 +79,11 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, problem)
 		return
 	}
+	missingFiles, ok := missingFilesPolicies[req.MissingFiles]
+	if !ok {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, `missing_files must be "fail" or "skip"`)
+		return
+	}
 	key, hasKey, ok := idempotencyKey(r.Header)
 	if !ok {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, msgBadIdempotencyKey)
@@ -80,7 +95,7 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	bodyHash := requestHash(req.FileIDs)
+	bodyHash := requestHash(req.FileIDs, missingFiles)
 	clientHash := f.ClientLabelValue(infoFrom(ctx).client)
 
 	name := uuid.NewString()
@@ -119,7 +134,7 @@ func (f *Facade) initiate(w http.ResponseWriter, r *http.Request) {
 			// write (and the reconcile its event triggers) on adding it before it creates the Job.
 			Finalizers: []string{downloadv1alpha1.CleanupFinalizer},
 		},
-		Spec: downloadv1alpha1.DownloadSpec{FileIDs: req.FileIDs},
+		Spec: downloadv1alpha1.DownloadSpec{FileIDs: req.FileIDs, MissingFiles: missingFiles},
 	}
 	if f.cfg.MaxBytesPerSecond > 0 {
 		download.Spec.MaxBytesPerSecond = ptr.To(f.cfg.MaxBytesPerSecond)
@@ -371,9 +386,13 @@ func keyHash(key string) string {
 }
 
 // requestHash identifies a request by its meaning, not its bytes: whitespace or field order in
-// the JSON must not turn a replay into a conflict, while the order of ids (the archive's) does.
-func requestHash(ids []int64) string {
+// the JSON must not turn a replay into a conflict, while the order of ids (the archive's) and the
+// missing-file policy do. The default policy adds nothing, so hashes from before it existed hold.
+func requestHash(ids []int64, missingFiles downloadv1alpha1.MissingFilesPolicy) string {
 	raw, _ := json.Marshal(ids)
+	if missingFiles != downloadv1alpha1.MissingFilesFail {
+		raw = append(raw, missingFiles...)
+	}
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
 }

@@ -56,9 +56,9 @@ func infoFrom(ctx context.Context) *requestInfo {
 func (f *Facade) buildHandler() http.Handler {
 	m := &muxes{all: http.NewServeMux(), api: http.NewServeMux(), byPattern: map[string]route{}}
 	for _, rt := range f.apiRoutes() {
-		m.api.HandleFunc(rt.pattern(), rt.handler)
-		m.all.HandleFunc(rt.pattern(), rt.handler)
-		m.byPattern[rt.pattern()] = rt
+		m.api.HandleFunc(rt.muxPattern(), rt.handler)
+		m.all.HandleFunc(rt.muxPattern(), rt.handler)
+		m.byPattern[rt.muxPattern()] = rt
 	}
 	if ui, ok := f.uiRoute(); ok {
 		m.all.HandleFunc(ui.pattern(), ui.handler)
@@ -77,7 +77,8 @@ func (f *Facade) buildHandler() http.Handler {
 // the API: GET /v1/download/initiate is a 405 with Allow, not the file server's 404. all adds the
 // demo page, for every other path.
 type muxes struct {
-	all, api  *http.ServeMux
+	all, api *http.ServeMux
+	// byPattern maps the patterns the muxes registered (route.muxPattern) to their routes.
 	byPattern map[string]route
 	// ui is the demo page's route, or nil without --ui-dir.
 	ui *route
@@ -200,7 +201,7 @@ func unmatched(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
 		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "this method is not allowed here; see the Allow header")
 		return
 	}
-	writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint; see /openapi.json")
+	writeError(w, http.StatusNotFound, CodeNotFound, msgNoEndpoint)
 }
 
 // buildProbeHandler routes the probe port: no rate limit, no CORS, no request metrics (scrapes

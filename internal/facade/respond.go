@@ -53,6 +53,7 @@ type publicMessage string
 // Fixed public texts used in more than one place.
 const (
 	msgStartingUp         publicMessage = "starting up; retry shortly"
+	msgNoEndpoint         publicMessage = "no such endpoint; see /openapi.json"
 	msgCancelled          publicMessage = "the download was cancelled"
 	msgTooManyConnections               = "too many connections from your address are open; close one and retry"
 	msgTooManyStreams     publicMessage = "too many event streams of yours are open; close one, or poll the status instead"

@@ -243,10 +243,22 @@ func (f *Facade) newServer(addr string, handler http.Handler) *http.Server {
 // compared with the OpenAPI document.
 type route struct {
 	method, path string
-	handler      http.HandlerFunc
+	// muxPath, when set, is what the muxes register instead of path, which they would refuse:
+	// ServeMux panics on two patterns that both match some path while neither is more specific.
+	// The handler then answers only the paths that path describes.
+	muxPath string
+	handler http.HandlerFunc
 }
 
 func (r route) pattern() string { return r.method + " " + r.path }
+
+// muxPattern is the pattern the muxes register for the route.
+func (r route) muxPattern() string {
+	if r.muxPath == "" {
+		return r.pattern()
+	}
+	return r.method + " " + r.muxPath
+}
 
 // apiRoutes are what the API port serves besides the optional demo page.
 func (f *Facade) apiRoutes() []route {
@@ -255,6 +267,9 @@ func (f *Facade) apiRoutes() []route {
 		{method: http.MethodGet, path: "/v1/download/status/{jobId}", handler: f.status},
 		{method: http.MethodGet, path: "/v1/download/events/{jobId}", handler: f.events},
 		{method: http.MethodDelete, path: "/v1/download/{jobId}", handler: f.cancel},
+		// Both this path and status's match /v1/download/status/archive, and neither is more
+		// specific, so the muxes take any last segment here and f.archive answers only "archive".
+		{method: http.MethodGet, path: "/v1/download/{jobId}/archive", muxPath: "/v1/download/{jobId}/{action}", handler: f.archive},
 		{method: http.MethodPost, path: "/v1/download/check", handler: f.check},
 		// /health stays on the API port: it is the replaced service's client-facing check, and the
 		// Ingress publishes it. It spends a rate-limit token like any request.

@@ -50,16 +50,26 @@ type Status struct {
 	BytesDone  *int64 `json:"bytesDone,omitempty"`
 	BytesTotal *int64 `json:"bytesTotal,omitempty"`
 	EtaSeconds *int64 `json:"etaSeconds,omitempty"`
+	// Attempts is the worker attempt the progress belongs to: a retry restarts bytesDone at 0.
+	Attempts *int32 `json:"attempts,omitempty"`
 
 	// completed
 	DownloadURL string `json:"downloadUrl,omitempty"`
-	ExpiresAt   string `json:"expiresAt,omitempty"`
-	Size        *int64 `json:"size,omitempty"`
-	SHA256      string `json:"sha256,omitempty"`
+	// ArchiveURL is the stable link: it redirects to a freshly signed URL for as long as the job
+	// exists, so a page left open past expiresAt still downloads.
+	ArchiveURL string `json:"archiveUrl,omitempty"`
+	// SkippedFileIDs are requested ids left out because they do not exist (missing_files: skip).
+	SkippedFileIDs []int64 `json:"skippedFileIds,omitempty"`
+	ExpiresAt      string  `json:"expiresAt,omitempty"`
+	Size           *int64  `json:"size,omitempty"`
+	SHA256         string  `json:"sha256,omitempty"`
 
 	// failed
 	Error *ErrorBody `json:"error,omitempty"`
 }
+
+// ArchivePath is the stable link of a job's archive, relative to the facade's base URL.
+func ArchivePath(jobID string) string { return "/v1/download/" + jobID + "/archive" }
 
 // terminal reports whether the job can no longer change.
 func (s *Status) terminal() bool { return s.Status == StatusCompleted || s.Status == StatusFailed }
@@ -101,6 +111,8 @@ func statusOf(d *downloadv1alpha1.Download) *Status {
 	case st.Phase == downloadv1alpha1.PhaseCompleted:
 		s.Status = StatusCompleted
 		s.DownloadURL = st.DownloadURL
+		s.ArchiveURL = ArchivePath(d.Name)
+		s.SkippedFileIDs = st.SkippedFileIDs
 		if st.URLExpiresAt != nil {
 			s.ExpiresAt = st.URLExpiresAt.UTC().Format(time.RFC3339)
 		}
@@ -114,6 +126,9 @@ func statusOf(d *downloadv1alpha1.Download) *Status {
 		s.Status = StatusProcessing
 		s.Progress, s.BytesDone, s.BytesTotal = &st.Progress, &st.BytesDone, &st.BytesTotal
 		s.EtaSeconds = st.EtaSeconds
+		if st.Attempts > 0 {
+			s.Attempts = &st.Attempts
+		}
 	default:
 		s.Status = StatusPending
 	}
@@ -157,6 +172,7 @@ var failureTexts = map[string]publicMessage{
 	downloadv1alpha1.ReasonNamespaceNotServed:   "this service is not set up to prepare archives; contact its operator",
 	downloadv1alpha1.ReasonResultMissing:        "the archive could not be prepared because of an internal error",
 	downloadv1alpha1.ReasonResultRejected:       "the archive could not be verified; try again",
+	downloadv1alpha1.ReasonArchiveTooLarge:      "the requested files are too large for one archive; ask for fewer files",
 }
 
 // maxNamedFiles bounds the file ids a public message names.

@@ -235,7 +235,8 @@ func TestFailedJobsShowFixedTextsNeverTheConditionMessage(t *testing.T) {
 	// Every reason of the closed set has its own text.
 	for _, reason := range []string{downloadv1alpha1.ReasonSourceNotFound, downloadv1alpha1.ReasonStorageError,
 		downloadv1alpha1.ReasonDeadlineExceeded, downloadv1alpha1.ReasonBackoffLimitExceeded,
-		downloadv1alpha1.ReasonNamespaceNotServed, downloadv1alpha1.ReasonResultMissing, downloadv1alpha1.ReasonResultRejected} {
+		downloadv1alpha1.ReasonNamespaceNotServed, downloadv1alpha1.ReasonResultMissing, downloadv1alpha1.ReasonResultRejected,
+		downloadv1alpha1.ReasonArchiveTooLarge} {
 		if failureTexts[reason] == "" {
 			t.Errorf("no public text for %s", reason)
 		}

@@ -23,9 +23,14 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/archivelink"
 	"github.com/download-operator/download-operator/internal/storage"
 	"github.com/download-operator/download-operator/test/miniotest"
 )
@@ -42,7 +47,7 @@ func (m *recordingManager) Add(r manager.Runnable) error {
 }
 
 // The file-check endpoint must run on every replica, leader or not, with the controller's
-// storage credentials, and answer the facade's two questions.
+// storage credentials, and answer the facade's questions: files, storage health and archive links.
 func TestFileCheckRunsWithoutLeaderElection(t *testing.T) {
 	server := miniotest.StartForTest(t)
 	server.ClientForTest(t, "files")
@@ -56,10 +61,19 @@ func TestFileCheckRunsWithoutLeaderElection(t *testing.T) {
 	_ = ln.Close()
 
 	mgr := &recordingManager{}
-	flags := Flags{FileCheckAddr: addr, SourceBucket: "files", SourceKeyTemplate: "{id}"}
-	if err := addFileCheck(mgr, flags, storage.Config{
-		Endpoint: server.Endpoint, AccessKey: server.AccessKey, SecretKey: server.SecretKey,
-	}); err != nil {
+	flags := Flags{FileCheckAddr: addr, SourceBucket: "files", SourceKeyTemplate: "{id}", ArchiveBucket: "downloads"}
+	storageConfig := storage.Config{Endpoint: server.Endpoint, AccessKey: server.AccessKey, SecretKey: server.SecretKey}
+	store, err := storage.New(storageConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An empty cache: the link endpoint answers, and finds no such job.
+	scheme := runtime.NewScheme()
+	if err := downloadv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	links := archivelink.New(fake.NewClientBuilder().WithScheme(scheme).Build(), store, sets.New("downloads"), flags.ArchiveBucket)
+	if err := addFileCheck(mgr, flags, storageConfig, links); err != nil {
 		t.Fatal(err)
 	}
 	if len(mgr.added) != 1 {
@@ -78,18 +92,22 @@ func TestFileCheckRunsWithoutLeaderElection(t *testing.T) {
 			t.Errorf("file-check endpoint: %v", err)
 		}
 	}()
-	for _, path := range []string{"/v1/storage/health", "/v1/files/70000"} {
+	for path, want := range map[string]int{
+		"/v1/storage/health": http.StatusOK,
+		"/v1/files/70000":    http.StatusOK,
+		archivelink.Path("downloads", "123e4567-e89b-42d3-a456-426614174000", ""): http.StatusNotFound,
+	} {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
 		}
 	}
 
-	if err := addFileCheck(&recordingManager{}, Flags{FileCheckAddr: "0"}, storage.Config{}); err != nil {
+	if err := addFileCheck(&recordingManager{}, Flags{FileCheckAddr: "0"}, storage.Config{}, links); err != nil {
 		t.Errorf("--file-check-bind-address=0 must disable it: %v", err)
 	}
 }

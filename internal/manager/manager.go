@@ -54,7 +54,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/archivelink"
 	"github.com/download-operator/download-operator/internal/controller"
+	"github.com/download-operator/download-operator/internal/events"
 	"github.com/download-operator/download-operator/internal/filecheck"
 	"github.com/download-operator/download-operator/internal/storage"
 	"github.com/download-operator/download-operator/internal/tracing"
@@ -92,6 +94,14 @@ type Flags struct {
 	Reuse string
 	// StatusWriteInterval is the shortest time between two status writes of a Download in flight.
 	StatusWriteInterval time.Duration
+	// EventSinksFile lists the sinks of Download events (internal/events); empty sends none.
+	EventSinksFile string
+	// PublicBaseURL is the facade's URL as clients reach it; it makes the archive links in
+	// events absolute.
+	PublicBaseURL string
+	// EventRetryFor bounds the retries of one event; EventQueueSize the events a sink holds.
+	EventRetryFor  time.Duration
+	EventQueueSize int
 }
 
 func (f *Flags) bind(fs *flag.FlagSet) {
@@ -102,7 +112,7 @@ func (f *Flags) bind(fs *flag.FlagSet) {
 		"Enable HTTP/2 for the metrics server (off because of the HTTP/2 Rapid Reset CVEs).")
 	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the health probes.")
 	fs.StringVar(&f.FileCheckAddr, "file-check-bind-address", ":8082",
-		"Address of the read-only file-check endpoint the facade calls (GET /v1/files/{id}, /v1/storage/health); 0 disables it.")
+		"Address of the read-only endpoint the facade calls (GET /v1/files/{id}, /v1/storage/health, /v1/archives/{namespace}/{name}); 0 disables it.")
 	fs.BoolVar(&f.EnableLeaderElection, "leader-elect", false, "Elect a leader, so several replicas are safe.")
 
 	fs.StringVar(&f.Namespaces, "namespaces", "",
@@ -133,6 +143,14 @@ func (f *Flags) bind(fs *flag.FlagSet) {
 		"Shortest time between two status writes of a Download in flight (progress, attempts); finishing is written at once. 0 writes every change.")
 	fs.StringVar(&f.Reuse, "reuse", string(controller.ReuseNamespace),
 		"How far identical Downloads share Jobs and archives: Off, Namespace, or Cluster (stored archives across namespaces too).")
+	fs.StringVar(&f.EventSinksFile, "event-sinks-file", "",
+		"YAML or JSON file of the sinks that receive Download events ({sinks: [{name, namespaces, url, hmacKeyFile}]}); empty sends none.")
+	fs.StringVar(&f.PublicBaseURL, "public-base-url", "",
+		"The facade's URL as clients reach it (e.g. https://downloads.example.com); makes the archive links in events absolute.")
+	fs.DurationVar(&f.EventRetryFor, "event-retry-for", events.DefaultRetryFor,
+		"How long one event is retried, with exponential backoff, before it counts as failed.")
+	fs.IntVar(&f.EventQueueSize, "event-queue-size", events.DefaultQueueSize,
+		"Events each sink holds, queued or waiting for a retry; more are dropped, counted and logged.")
 }
 
 func (f *Flags) options() (controller.Options, error) {
@@ -177,6 +195,23 @@ func (f *Flags) options() (controller.Options, error) {
 		Reuse:                   controller.ReuseScope(f.Reuse),
 		StatusWriteInterval:     f.StatusWriteInterval,
 	}, nil
+}
+
+// eventSinks loads and checks the event sinks, so that a bad file, URL or key stops the
+// controller at start with the reason instead of losing events later.
+func (f *Flags) eventSinks(served sets.Set[string]) ([]events.Sink, events.Options, error) {
+	base, err := events.ParseBaseURL(f.PublicBaseURL)
+	if err != nil || f.EventSinksFile == "" {
+		return nil, events.Options{}, err
+	}
+	if f.EventRetryFor <= 0 || f.EventQueueSize <= 0 {
+		return nil, events.Options{}, fmt.Errorf("--event-retry-for=%s and --event-queue-size=%d must be positive", f.EventRetryFor, f.EventQueueSize)
+	}
+	sinks, err := events.Load(f.EventSinksFile, served)
+	if err != nil {
+		return nil, events.Options{}, fmt.Errorf("--event-sinks-file: %w", err)
+	}
+	return sinks, events.Options{PublicBaseURL: base, RetryFor: f.EventRetryFor, QueueSize: f.EventQueueSize}, nil
 }
 
 // workerTracingEnv picks the OpenTelemetry settings workers should share with the controller,
@@ -239,6 +274,10 @@ func Command(args []string) int {
 
 func run(f Flags) error {
 	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	eventSinks, eventOptions, err := f.eventSinks(opts.Namespaces)
 	if err != nil {
 		return err
 	}
@@ -309,13 +348,18 @@ func run(f Flags) error {
 	}
 
 	reconciler := controller.NewDownloadReconciler(mgr, store, opts)
+	if err := addEvents(mgr, reconciler, eventSinks, eventOptions); err != nil {
+		return err
+	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Download controller: %w", err)
 	}
 	if err := controller.RegisterStateMetrics(mgr.GetClient()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	if err := addFileCheck(mgr, f, storageConfig); err != nil {
+	links := archivelink.New(mgr.GetCache(), store, opts.Namespaces, f.ArchiveBucket)
+	links.Log = ctrl.Log.WithName("archive-link")
+	if err := addFileCheck(mgr, f, storageConfig, links); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -380,10 +424,26 @@ func apiserverUnreachable(err error) bool {
 		apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err)
 }
 
-// addFileCheck serves internal/filecheck from the controller, the one component that already
-// holds storage credentials, so the facade can answer file checks without them. Every replica
-// serves it, leader or not: it only reads, and the facade's Service may pick any replica.
-func addFileCheck(mgr ctrl.Manager, f Flags, storageConfig storage.Config) error {
+// addEvents sends the reconciler's Download events to the sinks, from the leader (the
+// dispatcher is a leader-elected Runnable, as the reconciles that emit are).
+func addEvents(mgr ctrl.Manager, reconciler *controller.DownloadReconciler, sinks []events.Sink, opts events.Options) error {
+	if len(sinks) == 0 {
+		return nil
+	}
+	opts.Reader = mgr.GetCache()
+	dispatcher := events.New(sinks, opts)
+	if err := mgr.Add(dispatcher); err != nil {
+		return fmt.Errorf("adding the event dispatcher: %w", err)
+	}
+	reconciler.Events = dispatcher
+	return nil
+}
+
+// addFileCheck serves internal/filecheck, and the archive links of internal/archivelink beside
+// it, from the controller, the one component that already holds storage credentials, so the
+// facade can answer file checks and sign archive links without them. Every replica serves it,
+// leader or not: it only reads, and the facade's Service may pick any replica.
+func addFileCheck(mgr ctrl.Manager, f Flags, storageConfig storage.Config, links *archivelink.Handler) error {
 	if f.FileCheckAddr == "0" {
 		return nil
 	}
@@ -400,7 +460,7 @@ func addFileCheck(mgr ctrl.Manager, f Flags, storageConfig storage.Config) error
 		Name:     "file-check",
 		Listener: ln,
 		Server: &http.Server{
-			Handler:           filecheck.New(s3, f.SourceBucket, f.SourceKeyTemplate),
+			Handler:           links.Beside(filecheck.New(s3, f.SourceBucket, f.SourceKeyTemplate)),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
 			WriteTimeout:      15 * time.Second,

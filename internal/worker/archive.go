@@ -27,6 +27,8 @@ import (
 	"hash"
 	"io"
 	"time"
+
+	"github.com/download-operator/download-operator/internal/manifest"
 )
 
 const (
@@ -40,7 +42,9 @@ const (
 	outputBufferSize = 256 << 10
 )
 
-// archiveWriter writes a zip archive to a stream, hashing and counting what it writes.
+// archiveWriter writes a zip archive to a stream, hashing and counting what it writes, and ends
+// it with a manifest (internal/manifest) of the entries' sizes and digests, taken as they were
+// copied, so no source is read twice.
 //
 // Each entry is stored or deflated depending on a trial compression of its first 64 KiB at
 // BestSpeed: incompressible data (media, archives, encrypted files) only burns CPU under Deflate
@@ -57,6 +61,12 @@ type archiveWriter struct {
 	// compressor stays open until the next entry is created, which happens after the trial.
 	probe   *flate.Writer
 	deflate *flate.Writer
+	// files are the manifest's records of the entries so far: a few hundred bytes each, so a
+	// thousand files keep well under a part's size in memory.
+	files []manifest.FileRecord
+	// newest is the latest modification time of an entry, the manifest's own: the archive stays
+	// the same bytes for the same sources.
+	newest time.Time
 }
 
 // archiveSummary is what a client needs to verify the archive it downloads.
@@ -98,9 +108,10 @@ func newArchiveWriter(w io.Writer) (*archiveWriter, error) {
 	return aw, nil
 }
 
-// add writes src as the entry name. The entry is complete only when the next one is added or
-// the archive closed.
-func (aw *archiveWriter) add(name string, modified time.Time, src io.Reader) (entrySummary, error) {
+// add writes src as the entry of file id, named EntryName(id), and records it for the manifest.
+// The entry is complete only when the next one is added or the archive closed.
+func (aw *archiveWriter) add(id int64, modified time.Time, src io.Reader) (entrySummary, error) {
+	name := EntryName(id)
 	aw.head.Reset(src)
 	head, err := aw.head.Peek(peekSize)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -118,20 +129,27 @@ func (aw *archiveWriter) add(name string, modified time.Time, src io.Reader) (en
 	if err != nil {
 		return entrySummary{}, fmt.Errorf("creating entry %s: %w", name, err)
 	}
-	n, err := io.Copy(entry, aw.head)
+	// The digests see the content in the same pass that zip compresses and checksums it.
+	digest := manifest.NewDigest()
+	n, err := io.Copy(io.MultiWriter(entry, digest), aw.head)
 	if err != nil {
 		return entrySummary{}, fmt.Errorf("writing entry %s: %w", name, err)
+	}
+	aw.files = append(aw.files, digest.Record(id, name))
+	if modified.After(aw.newest) {
+		aw.newest = modified
 	}
 	return entrySummary{size: n, deflated: deflated}, nil
 }
 
-// maxArchiveSize bounds the size of an archive of entries entries holding total bytes. A stored
-// entry is as large as its source. A deflated one is at most 5 bytes per block larger, since
-// Deflate stores a block of up to 64 KiB that it cannot shrink; one byte per KiB covers that. One
-// KiB per entry covers its headers (local, data descriptor, central directory, Zip64 extras) and
-// one more the end of the archive.
-func maxArchiveSize(total int64, entries int) int64 {
-	return total + total>>10 + int64(entries+1)<<10
+// maxArchiveSize bounds the size of an archive of ids requested files holding total bytes. A
+// stored entry is as large as its source. A deflated one is at most 5 bytes per block larger,
+// since Deflate stores a block of up to 64 KiB that it cannot shrink; one byte per KiB covers
+// that. One KiB per requested id covers its entry's headers (local, data descriptor, central
+// directory, Zip64 extras, about 200 bytes) and its manifest record (about 200 bytes, or 40 for a
+// skipped id); two more the manifest's own entry and the end of the archive.
+func maxArchiveSize(total int64, ids int) int64 {
+	return total + total>>10 + int64(ids+2)<<10
 }
 
 // worthDeflating compresses head on trial and tells whether that saved enough.
@@ -150,8 +168,21 @@ func (aw *archiveWriter) worthDeflating(head []byte) (bool, error) {
 	return float64(compressed.Load()) <= (1-minDeflateSaving)*float64(len(head)), nil
 }
 
-// close finishes the archive and flushes it to the stream.
-func (aw *archiveWriter) close() (archiveSummary, error) {
+// close writes the manifest, listing the entries added and the skipped files, as the last entry,
+// then finishes the archive and flushes it to the stream.
+func (aw *archiveWriter) close(skipped []manifest.SkippedRecord) (archiveSummary, error) {
+	raw, err := manifest.Encode(manifest.Manifest{Version: manifest.Version, Files: aw.files, Skipped: skipped})
+	if err != nil {
+		return archiveSummary{}, err
+	}
+	// JSON of hex digests deflates to about half.
+	entry, err := aw.zw.CreateHeader(&zip.FileHeader{Name: manifest.Name, Method: zip.Deflate, Modified: aw.newest})
+	if err != nil {
+		return archiveSummary{}, fmt.Errorf("creating entry %s: %w", manifest.Name, err)
+	}
+	if _, err := entry.Write(raw); err != nil {
+		return archiveSummary{}, fmt.Errorf("writing entry %s: %w", manifest.Name, err)
+	}
 	if err := aw.zw.Close(); err != nil {
 		return archiveSummary{}, fmt.Errorf("finishing archive: %w", err)
 	}

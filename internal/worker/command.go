@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
 	"github.com/download-operator/download-operator/internal/tracing"
 )
@@ -43,6 +44,8 @@ import (
 // in the Pod spec), never from flags, which anyone who can read the Pod or its process list sees.
 const (
 	EnvNamespace = "POD_NAMESPACE"
+	// EnvPodName names the worker's Pod in its progress reports (see jobreport.Progress.Pod).
+	EnvPodName   = "POD_NAME"
 	EnvAccessKey = "STORAGE_ACCESS_KEY"
 	EnvSecretKey = "STORAGE_SECRET_KEY"
 	// EnvSessionToken completes the short-lived credential the controller minted for this
@@ -110,9 +113,10 @@ func Command(ctx context.Context, args []string, stderr io.Writer) int {
 
 func parseArgs(args []string, stderr io.Writer) (Config, options, error) {
 	var (
-		cfg     Config
-		opts    options
-		fileIDs string
+		cfg          Config
+		opts         options
+		fileIDs      string
+		missingFiles string
 	)
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -126,6 +130,8 @@ func parseArgs(args []string, stderr io.Writer) (Config, options, error) {
 	fs.Int64Var(&cfg.MaxBytesPerSecond, "max-bytes-per-second", 0, "cap on source reads; 0 means unlimited")
 	fs.Uint64Var(&cfg.PartSize, "part-size", DefaultPartSize, "multipart upload part size in bytes; the worker holds two parts in memory")
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", DefaultProgressInterval, "shortest time between progress reports")
+	fs.StringVar(&missingFiles, "missing-files", string(downloadv1alpha1.MissingFilesFail),
+		"what to do about file ids without a source object: Fail the run, or Skip them and list them in the manifest")
 	fs.StringVar(&opts.endpoint, "storage-endpoint", "", "object storage host:port (required)")
 	fs.BoolVar(&opts.secure, "storage-secure", false, "use TLS for object storage")
 	fs.StringVar(&opts.region, "storage-region", "us-east-1", "object storage region")
@@ -142,6 +148,8 @@ func parseArgs(args []string, stderr io.Writer) (Config, options, error) {
 		errs = append(errs, err)
 	}
 	cfg.FileIDs = ids
+	// Validate rejects any other value, naming both that it accepts.
+	cfg.MissingFiles = downloadv1alpha1.MissingFilesPolicy(missingFiles)
 	for name, value := range map[string]string{"namespace": opts.namespace, "job-name": opts.jobName, "storage-endpoint": opts.endpoint} {
 		if value == "" {
 			errs = append(errs, fmt.Errorf("--%s is required", name))
@@ -195,7 +203,7 @@ func connect(opts options, log *slog.Logger) (Deps, error) {
 	}
 	return Deps{
 		Source:   storage,
-		Reporter: NewJobReporter(clientset, opts.namespace, opts.jobName),
+		Reporter: NewJobReporter(clientset, opts.namespace, opts.jobName).FromPod(os.Getenv(EnvPodName)),
 		Logger:   log,
 	}, nil
 }

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,6 +35,7 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/manifest"
 	"github.com/download-operator/download-operator/internal/worker"
 	"github.com/download-operator/download-operator/test/miniotest"
 )
@@ -59,6 +61,8 @@ func TestCommandRejectsInvalidArguments(t *testing.T) {
 		{name: "a file id twice", override: map[string]string{"file-ids": "10001,10001"}, wantErr: "requested twice"},
 		{name: "no archive key", override: map[string]string{"archive-key": ""}, wantErr: "no archive key"},
 		{name: "parts below the S3 minimum", override: map[string]string{"part-size": "1024"}, wantErr: "part size 1024"},
+		{name: "an unknown missing-file policy", override: map[string]string{"missing-files": "skip"},
+			wantErr: "is neither Fail nor Skip"},
 		{name: "an unknown flag", extra: []string{"--access-key=x"}, wantErr: "flag provided but not defined"},
 		{name: "a positional argument", extra: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "no credentials", noCreds: true, wantErr: worker.EnvAccessKey + " and " + worker.EnvSecretKey + " must be set"},
@@ -105,7 +109,7 @@ func TestCommandRejectsInvalidArguments(t *testing.T) {
 		if code := worker.Command(context.Background(), []string{"-h"}, &stderr); code != 0 {
 			t.Errorf("exit = %d, want 0", code)
 		}
-		if !strings.Contains(stderr.String(), "-max-bytes-per-second") {
+		if !strings.Contains(stderr.String(), "-max-bytes-per-second") || !strings.Contains(stderr.String(), "-missing-files") {
 			t.Errorf("help does not list the flags:\n%s", &stderr)
 		}
 	})
@@ -194,7 +198,8 @@ func TestCommandStoresArchiveAndReportsOnItsJob(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 
-	code := worker.Command(context.Background(), f.args(), &stderr)
+	// 80004 has no source, which the policy Skip leaves out.
+	code := worker.Command(context.Background(), f.args("--file-ids="+f.fileIDsString+",80004", "--missing-files=Skip"), &stderr)
 
 	if code != 0 {
 		t.Fatalf("exit = %d, want 0; stderr:\n%s", code, &stderr)
@@ -219,8 +224,11 @@ func TestCommandStoresArchiveAndReportsOnItsJob(t *testing.T) {
 	if result.Bucket != f.dst || result.Key != archiveKey {
 		t.Errorf("result names %s/%s, want %s/%s", result.Bucket, result.Key, f.dst, archiveKey)
 	}
-	if zr := downloadArchive(t, storageClient(t, f.server), result); len(zr.File) != 3 {
-		t.Errorf("archive has %d entries, want 3", len(zr.File))
+	if !slices.Equal(result.SkippedFileIDs, []int64{80_004}) {
+		t.Errorf("result skips %v, want [80004]", result.SkippedFileIDs)
+	}
+	if zr := downloadArchive(t, storageClient(t, f.server), result); len(zr.File) != 4 || zr.File[3].Name != manifest.Name {
+		t.Errorf("archive has %d entries, want 3 files and the manifest", len(zr.File))
 	}
 	if strings.Contains(stderr.String(), f.server.SecretKey) {
 		t.Errorf("stderr leaks the secret key:\n%s", &stderr)

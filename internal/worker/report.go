@@ -50,6 +50,7 @@ const reportTimeout = 10 * time.Second
 type JobReporter struct {
 	jobs batchv1client.JobInterface
 	name string
+	pod  string
 }
 
 var _ Reporter = (*JobReporter)(nil)
@@ -59,8 +60,16 @@ func NewJobReporter(clientset kubernetes.Interface, namespace, name string) *Job
 	return &JobReporter{jobs: clientset.BatchV1().Jobs(namespace), name: name}
 }
 
+// FromPod makes progress reports name the worker Pod pod, so that the controller can tell them
+// from the reports a failed attempt's Pod left on the Job.
+func (r *JobReporter) FromPod(pod string) *JobReporter {
+	r.pod = pod
+	return r
+}
+
 // Progress writes jobreport.ProgressAnnotation.
 func (r *JobReporter) Progress(ctx context.Context, progress jobreport.Progress) error {
+	progress.Pod = r.pod
 	return r.annotate(ctx, jobreport.ProgressAnnotation, progress)
 }
 

@@ -18,6 +18,7 @@ package worker_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -44,10 +45,11 @@ func TestJobReporterAnnotatesOnlyItsOwnJobWithGetAndPatchRights(t *testing.T) {
 	if _, err := clientset.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("listing Jobs as the worker: %v, want Forbidden", err)
 	}
-	reporter := worker.NewJobReporter(clientset, ns, "download-abc")
+	reporter := worker.NewJobReporter(clientset, ns, "download-abc").FromPod("download-abc-x7k2p")
 
 	progress := jobreport.Progress{BytesDone: 512, BytesTotal: 1024}
-	result := jobreport.Result{Bucket: "downloads", Key: "abc.zip", Size: 2048, SHA256: strings.Repeat("ab", 32)}
+	result := jobreport.Result{Bucket: "downloads", Key: "abc.zip", Size: 2048, SHA256: strings.Repeat("ab", 32),
+		SkippedFileIDs: []int64{99_998, 99_999}}
 	failure := jobreport.Failure{Reason: downloadv1alpha1.ReasonSourceNotFound, Message: "gone", MissingFileIDs: []int64{10_001}}
 	for _, report := range []func() error{
 		func() error { return reporter.Progress(ctx, jobreport.Progress{BytesDone: 1, BytesTotal: 1024}) },
@@ -76,7 +78,9 @@ func TestJobReporterAnnotatesOnlyItsOwnJobWithGetAndPatchRights(t *testing.T) {
 			t.Errorf("annotation %s: found %v, error %v", key, found, err)
 		}
 	}
-	if gotProgress != progress || gotResult != result || gotFailure.Reason != failure.Reason ||
+	// The report names its Pod, whatever the caller left in the field.
+	progress.Pod = "download-abc-x7k2p"
+	if gotProgress != progress || !reflect.DeepEqual(gotResult, result) || gotFailure.Reason != failure.Reason ||
 		gotFailure.Message != failure.Message || len(gotFailure.MissingFileIDs) != 1 {
 		t.Errorf("read back progress %+v, result %+v, failure %+v; want %+v, %+v, %+v",
 			gotProgress, gotResult, gotFailure, progress, result, failure)

@@ -52,6 +52,7 @@ const (
 	AttrFailureReason  = attribute.Key("download.failure_reason")
 	AttrExitCode       = attribute.Key("download.exit_code")
 	AttrMissingFileIDs = attribute.Key("download.missing_file_ids")
+	AttrSkippedFileIDs = attribute.Key("download.skipped_file_ids")
 )
 
 // uploadParts is how many parts minio-go's upload of unknown size sends for size bytes: full

@@ -17,7 +17,10 @@ limitations under the License.
 // Package worker builds one zip archive from source objects in object storage and uploads it
 // back, streaming end to end: nothing touches local disk and memory stays bounded whatever the
 // file sizes. It runs inside the Download's Job Pod and reports through annotations on that Job
-// (see internal/jobreport), because patching Jobs is all the RBAC it has.
+// (see internal/jobreport), because patching Jobs is all the RBAC it has. The archive ends with
+// manifest.json (internal/manifest), which lists every entry's size and digests and the files
+// skipped; docs/architecture.md, "Archive format and limits", describes the format and the sizes
+// it supports.
 package worker
 
 import (
@@ -26,6 +29,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +46,7 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/manifest"
 	"github.com/download-operator/download-operator/internal/tracing"
 )
 
@@ -54,8 +60,11 @@ const (
 	// heap up to the GC's goal and the GC ran ten times as often; with 5 MiB the heap stays about
 	// as far below the goal as with one part of 8 MiB. minio-go would pick 544 MiB parts for an
 	// upload of unknown size. Archives over ~48 GiB (maxParts of 5 MiB) get larger parts
-	// (run.partSize).
+	// (partSizeFor).
 	DefaultPartSize = MinPartSize
+	// MaxArchiveSize is the largest object S3 stores, 5 TiB. An archive that could grow past it is
+	// refused before anything is uploaded (ReasonArchiveTooLarge); its parts would be 525 MiB.
+	MaxArchiveSize int64 = 5 << 40
 	// maxParts is the most parts that one S3 multipart upload may have.
 	maxParts = 10_000
 	// DefaultProgressInterval bounds the write rate on the Job to what the apiserver shrugs off.
@@ -99,6 +108,10 @@ type Config struct {
 	PartSize uint64
 	// ProgressInterval is the shortest time between two progress writes.
 	ProgressInterval time.Duration
+	// MissingFiles says what to do about ids without a source object; empty means
+	// MissingFilesFail. With MissingFilesSkip they are left out, listed in the Result and the
+	// manifest, unless every id is missing.
+	MissingFiles downloadv1alpha1.MissingFilesPolicy
 }
 
 // Validate rejects a Config the worker cannot run; such a Config is a bug in the controller.
@@ -136,6 +149,12 @@ func (c Config) Validate() error {
 	}
 	if c.ProgressInterval <= 0 {
 		errs = append(errs, fmt.Errorf("progress interval %s is not positive", c.ProgressInterval))
+	}
+	switch c.MissingFiles {
+	case "", downloadv1alpha1.MissingFilesFail, downloadv1alpha1.MissingFilesSkip:
+	default:
+		errs = append(errs, fmt.Errorf("missing-file policy %q is neither %s nor %s", c.MissingFiles,
+			downloadv1alpha1.MissingFilesFail, downloadv1alpha1.MissingFilesSkip))
 	}
 	return errors.Join(errs...)
 }
@@ -232,7 +251,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (_ jobreport.Result, err er
 	elapsed := r.clock.Since(started)
 	span.SetAttributes(AttrBytesRead.Int64(r.done.Load()), AttrArchiveSize.Int64(result.Size))
 	r.log.InfoContext(ctx, "archive stored", "bucket", result.Bucket, "key", result.Key, "size", result.Size,
-		"sha256", result.SHA256, "sourceBytes", r.done.Load(), "elapsed", elapsed.String())
+		"sha256", result.SHA256, "sourceBytes", r.done.Load(), "elapsed", elapsed.String(), "peakRSSBytes", peakRSS())
 	// The archive exists now, so recording it must not be undone by a late cancellation.
 	reportCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
@@ -274,31 +293,46 @@ type source struct {
 }
 
 func (r *run) bundle(ctx context.Context) (jobreport.Result, error) {
-	sources, err := r.statSources(ctx)
+	sources, skipped, err := r.statSources(ctx)
 	if err != nil {
 		return jobreport.Result{}, err
 	}
-	var total int64
-	for _, s := range sources {
-		total += s.info.Size
+	total := sourceBytes(sources)
+	r.log.InfoContext(ctx, "sources found", "files", len(sources), "bytes", total, "skipped", len(skipped))
+	// Every requested id counts towards the bound, since a skipped one still has a manifest record.
+	partSize, err := partSizeFor(total, len(r.cfg.FileIDs), r.cfg.PartSize)
+	if err != nil {
+		return jobreport.Result{}, err
 	}
-	r.log.InfoContext(ctx, "sources found", "files", len(sources), "bytes", total)
+	if partSize != r.cfg.PartSize {
+		r.makeRoomForParts(ctx, partSize)
+	}
 
 	progress := newProgressThrottle(r.reporter, r.clock, r.cfg.ProgressInterval, r.log)
 	stopProgress := progress.follow(ctx, r.clock, &r.done, total)
-	summary, err := r.upload(ctx, sources)
+	summary, err := r.upload(ctx, sources, skipped, partSize)
 	stopProgress()
 	if err != nil {
 		return jobreport.Result{}, err
 	}
 	// The result carries the total, so the final count needs no progress write of its own.
 	return jobreport.Result{Bucket: r.cfg.ArchiveBucket, Key: r.cfg.ArchiveKey, Size: summary.size, SHA256: summary.sha256,
-		BytesTotal: total}, nil
+		BytesTotal: total, SkippedFileIDs: skipped}, nil
+}
+
+func sourceBytes(sources []source) int64 {
+	var total int64
+	for _, s := range sources {
+		total += s.info.Size
+	}
+	return total
 }
 
 // statSources stats every source before anything is uploaded, so that a request naming missing
-// files fails at once, naming all of them, and progress knows its total.
-func (r *run) statSources(ctx context.Context) (_ []source, err error) {
+// files fails at once, naming all of them, and progress knows its total. Under MissingFilesSkip
+// it returns the sources that exist, in request order, and the missing ids, ascending, instead;
+// unless none exists, since an archive of nothing is no answer to any request.
+func (r *run) statSources(ctx context.Context) (_ []source, skipped []int64, err error) {
 	ctx, span := r.tracer.Start(ctx, SpanStat, trace.WithAttributes(
 		AttrBucket.String(r.cfg.SourceBucket), AttrFiles.Int(len(r.cfg.FileIDs))))
 	defer func() {
@@ -333,26 +367,27 @@ func (r *run) statSources(ctx context.Context) (_ []source, err error) {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		return nil, &sourceNotFoundError{bucket: r.cfg.SourceBucket, ids: missing}
+		if r.cfg.MissingFiles != downloadv1alpha1.MissingFilesSkip || len(missing) == len(r.cfg.FileIDs) {
+			return nil, nil, &sourceNotFoundError{bucket: r.cfg.SourceBucket, ids: missing}
+		}
+		// Those not found were left zero.
+		sources = slices.DeleteFunc(sources, func(s source) bool { return s.key == "" })
+		span.SetAttributes(AttrSkippedFileIDs.Int64Slice(missing))
+		r.log.InfoContext(ctx, "skipping files without a source object", "ids", missing)
 	}
-	var total int64
-	for _, s := range sources {
-		total += s.info.Size
-	}
-	span.SetAttributes(AttrBytesTotal.Int64(total))
-	return sources, nil
+	span.SetAttributes(AttrBytesTotal.Int64(sourceBytes(sources)))
+	return sources, missing, nil
 }
 
 // upload streams the archive through a pipe into a multipart upload of unknown size, so memory
 // holds uploadThreads parts, never the archive: minio-go allocates their buffers once and, while
 // it uploads one, fills the next from the pipe. The object becomes visible only when the upload
 // completes; on any failure the upload is aborted so no parts linger.
-func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, err error) {
-	partSize := r.partSize(ctx, sources)
+func (r *run) upload(ctx context.Context, sources []source, skipped []int64, partSize uint64) (_ archiveSummary, err error) {
 	putCtx, span := r.tracer.Start(ctx, SpanUpload, trace.WithAttributes(AttrBucket.String(r.cfg.ArchiveBucket),
 		AttrKey.String(r.cfg.ArchiveKey), AttrPartSize.Int64(int64(partSize))))
 	// Counted where the upload reads the pipe into its parts, so that a failed upload still says
@@ -377,7 +412,7 @@ func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, e
 	// writer did, the writer's error is already here and wins as the cause.
 	writerDone := make(chan written, 1)
 	go func() {
-		summary, err := r.writeArchive(writeCtx, pw, sources)
+		summary, err := r.writeArchive(writeCtx, pw, sources, skipped)
 		writerDone <- written{summary, err}
 		_ = pw.CloseWithError(err)
 	}()
@@ -389,8 +424,14 @@ func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, e
 		NumThreads:            uploadThreads,
 	})
 	if putErr == nil {
-		// PutObject only succeeds after reading EOF, which the writer sends only on success.
+		// PutObject succeeds after reading EOF, which the writer sends only on success; or after
+		// maxParts parts, had the archive outgrown maxArchiveSize. Closing the pipe frees a
+		// writer stuck in that case, and the sizes tell the two apart.
+		_ = pr.CloseWithError(errUploadEnded)
 		w := <-writerDone
+		if w.err == nil && w.summary.size != uploaded.Load() {
+			w.err = fmt.Errorf("uploaded %d bytes of an archive of %d", uploaded.Load(), w.summary.size)
+		}
 		return w.summary, w.err
 	}
 
@@ -410,25 +451,38 @@ func (r *run) upload(ctx context.Context, sources []source) (_ archiveSummary, e
 	return archiveSummary{}, fmt.Errorf("uploading archive %s/%s: %w", r.cfg.ArchiveBucket, r.cfg.ArchiveKey, cause)
 }
 
-// partSize is Config.PartSize, or, when the sources could make an archive of more than maxParts
-// parts of it, the smallest whole number of MiB that fits that archive into maxParts: its size is
-// unknown until it is written, but bounded (maxArchiveSize). So memory grows only for archives
-// that could not be stored otherwise. Past MaxPartSize (an archive of ~48 TiB), minio-go refuses
-// the upload before it starts.
-func (r *run) partSize(ctx context.Context, sources []source) uint64 {
-	var total int64
-	for _, s := range sources {
-		total += s.info.Size
+// errUploadEnded is what the archive writer meets if the upload stopped reading before the end.
+var errUploadEnded = errors.New("the upload stopped reading the archive")
+
+// partSizeFor is the part size for an archive of ids requested files holding total source bytes,
+// given the configured one: configured, or, when the archive could need more than maxParts parts
+// of it, the smallest whole number of MiB that fits it into maxParts. The archive's size is
+// unknown until it is written, but bounded (maxArchiveSize), so memory grows only for archives
+// that could not be stored otherwise: up to 525 MiB per part at MaxArchiveSize. An archive that
+// could outgrow MaxArchiveSize is an *archiveTooLargeError.
+func partSizeFor(total int64, ids int, configured uint64) (uint64, error) {
+	bound := maxArchiveSize(total, ids)
+	if bound > MaxArchiveSize {
+		return 0, &archiveTooLargeError{files: ids, total: total, bound: bound}
 	}
-	bound := uint64(maxArchiveSize(total, len(sources)))
 	const mib = 1 << 20
-	fits := (bound + maxParts*mib - 1) / (maxParts * mib) * mib
-	if fits <= r.cfg.PartSize {
-		return r.cfg.PartSize
+	fits := (uint64(bound) + maxParts*mib - 1) / (maxParts * mib) * mib
+	return max(fits, configured), nil
+}
+
+// makeRoomForParts raises the soft memory limit (GOMEMLIMIT, which the controller sets for two
+// parts of the configured size) by what the larger parts add, so that the garbage collector keeps
+// the headroom it was given instead of running all the time once the parts alone pass the limit.
+// The container's memory limit must allow for them (docs/architecture.md, "Archive format and
+// limits").
+func (r *run) makeRoomForParts(ctx context.Context, partSize uint64) {
+	extra := int64(partSize-r.cfg.PartSize) * uploadThreads
+	limit := debug.SetMemoryLimit(-1)
+	if limit != math.MaxInt64 {
+		debug.SetMemoryLimit(limit + extra)
 	}
-	r.log.InfoContext(ctx, "part size raised to fit the archive", "partSize", fits, "configured", r.cfg.PartSize,
-		"maxArchiveSize", bound)
-	return fits
+	r.log.InfoContext(ctx, "part size raised to fit the archive", "partSize", partSize, "configured", r.cfg.PartSize,
+		"softMemoryLimit", debug.SetMemoryLimit(-1))
 }
 
 // removeIncompleteUpload removes the parts this failed attempt's upload left. minio-go aborts
@@ -446,7 +500,7 @@ func (r *run) removeIncompleteUpload(ctx context.Context) {
 	}
 }
 
-func (r *run) writeArchive(ctx context.Context, w io.Writer, sources []source) (archiveSummary, error) {
+func (r *run) writeArchive(ctx context.Context, w io.Writer, sources []source, skipped []int64) (archiveSummary, error) {
 	aw, err := newArchiveWriter(w)
 	if err != nil {
 		return archiveSummary{}, err
@@ -456,7 +510,11 @@ func (r *run) writeArchive(ctx context.Context, w io.Writer, sources []source) (
 			return archiveSummary{}, err
 		}
 	}
-	return aw.close()
+	records := make([]manifest.SkippedRecord, len(skipped))
+	for i, id := range skipped {
+		records[i] = manifest.SkippedRecord{ID: id, Reason: manifest.SkipNotFound}
+	}
+	return aw.close(records)
 }
 
 func (r *run) addSource(ctx context.Context, aw *archiveWriter, s source) (err error) {
@@ -484,8 +542,13 @@ func (r *run) addSource(ctx context.Context, aw *archiveWriter, s source) (err e
 		in = &rateLimitedReader{ctx: ctx, r: in, limiter: r.limiter}
 	}
 	in = io.TeeReader(in, io.MultiWriter(&r.done, &read))
-	entry, err := aw.add(EntryName(s.id), s.info.LastModified, in)
+	entry, err := aw.add(s.id, s.info.LastModified, in)
 	if isNoSuchKey(err) {
+		if r.cfg.MissingFiles == downloadv1alpha1.MissingFilesSkip {
+			// Retryable: the next attempt's stat skips the file, and the totals it reports
+			// then match the archive.
+			return fmt.Errorf("source of file id %d vanished after it was stat'ed; the next attempt skips it: %w", s.id, err)
+		}
 		return &sourceNotFoundError{bucket: r.cfg.SourceBucket, ids: []int64{s.id}}
 	}
 	if err != nil {
@@ -530,6 +593,18 @@ func (e *sourceNotFoundError) Error() string {
 	return msg
 }
 
+// archiveTooLargeError is a request whose archive could outgrow MaxArchiveSize. Retrying cannot
+// help.
+type archiveTooLargeError struct {
+	files        int
+	total, bound int64
+}
+
+func (e *archiveTooLargeError) Error() string {
+	return fmt.Sprintf("%d files of %d bytes could make an archive of up to %d bytes, more than the %d bytes one object may hold",
+		e.files, e.total, e.bound, MaxArchiveSize)
+}
+
 // classify decides what the controller is told and whether the Job retries.
 func classify(ctx context.Context, err error) *Error {
 	if notFound, ok := errors.AsType[*sourceNotFoundError](err); ok {
@@ -537,6 +612,12 @@ func classify(ctx context.Context, err error) *Error {
 			Reason:         downloadv1alpha1.ReasonSourceNotFound,
 			Message:        notFound.Error(),
 			MissingFileIDs: notFound.ids,
+		}}
+	}
+	if tooLarge, ok := errors.AsType[*archiveTooLargeError](err); ok {
+		return &Error{Exit: jobreport.ExitPermanent, Err: err, Failure: jobreport.Failure{
+			Reason:  downloadv1alpha1.ReasonArchiveTooLarge,
+			Message: tooLarge.Error(),
 		}}
 	}
 	msg := err.Error()

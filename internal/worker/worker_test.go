@@ -19,9 +19,13 @@ package worker_test
 import (
 	"archive/zip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +35,7 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/manifest"
 	"github.com/download-operator/download-operator/internal/worker"
 	"github.com/download-operator/download-operator/test/miniotest"
 )
@@ -85,13 +90,11 @@ func TestRunBundlesFilesIntoOneVerifiableArchive(t *testing.T) {
 			}
 
 			want := jobreport.Result{Bucket: dst, Key: archiveKey, Size: result.Size, SHA256: result.SHA256, BytesTotal: result.BytesTotal}
-			if result != want || result.Size == 0 || len(result.SHA256) != 64 {
-				t.Errorf("result = %+v, want bucket %s, key %s, a size and a sha256", result, dst, archiveKey)
+			if !reflect.DeepEqual(result, want) || result.Size == 0 || len(result.SHA256) != 64 {
+				t.Errorf("result = %+v, want bucket %s, key %s, a size and a sha256, nothing skipped", result, dst, archiveKey)
 			}
 			zr := downloadArchive(t, client, result)
-			if len(zr.File) != len(tc.files) {
-				t.Fatalf("archive has %d entries, want %d", len(zr.File), len(tc.files))
-			}
+			checkManifest(t, zr, tc.files, nil)
 			for i, f := range tc.files {
 				checkEntry(t, zr.File[i], f, modified[sourceKey(f.id)])
 			}
@@ -153,6 +156,36 @@ func checkEntry(t *testing.T, entry *zip.File, want testFile, modified time.Time
 	}
 }
 
+// checkManifest proves that the archive holds files, in this order, then the manifest, which
+// describes them with digests computed here and lists the skipped ids.
+func checkManifest(t *testing.T, zr *zip.Reader, files []testFile, skipped []int64) {
+	t.Helper()
+	if len(zr.File) != len(files)+1 || zr.File[len(files)].Name != manifest.Name {
+		t.Fatalf("archive has %d entries, want %d files, then %s", len(zr.File), len(files), manifest.Name)
+	}
+	rc, err := zr.File[len(files)].Open()
+	if err != nil {
+		t.Fatalf("opening %s: %v", manifest.Name, err)
+	}
+	defer func() { _ = rc.Close() }()
+	m, err := manifest.Decode(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := manifest.Manifest{Version: manifest.Version, Files: []manifest.FileRecord{}, Skipped: []manifest.SkippedRecord{}}
+	for _, f := range files {
+		sum := sha256.Sum256(f.data)
+		want.Files = append(want.Files, manifest.FileRecord{ID: f.id, Name: worker.EntryName(f.id), Size: int64(len(f.data)),
+			SHA256: hex.EncodeToString(sum[:]), CRC32: fmt.Sprintf("%08x", crc32.ChecksumIEEE(f.data))})
+	}
+	for _, id := range skipped {
+		want.Skipped = append(want.Skipped, manifest.SkippedRecord{ID: id, Reason: manifest.SkipNotFound})
+	}
+	if !reflect.DeepEqual(*m, want) {
+		t.Errorf("manifest = %+v\nwant       %+v", *m, want)
+	}
+}
+
 // checkReports proves progress rose towards the total, and the Result came last, carrying the
 // total in place of a final progress write.
 func checkReports(t *testing.T, rec *recorder, result jobreport.Result, total int64) {
@@ -162,7 +195,7 @@ func checkReports(t *testing.T, rec *recorder, result jobreport.Result, total in
 	if len(rec.failures) != 0 {
 		t.Errorf("failures reported on success: %+v", rec.failures)
 	}
-	if len(rec.results) != 1 || rec.results[0] != result {
+	if len(rec.results) != 1 || !reflect.DeepEqual(rec.results[0], result) {
 		t.Errorf("results reported = %+v, want exactly %+v", rec.results, result)
 	}
 	if result.BytesTotal != total {
@@ -202,13 +235,16 @@ func TestRunReportsEveryMissingSourceBeforeUploading(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		failureErr error
+		policy     downloadv1alpha1.MissingFilesPolicy
 	}{
-		{"reported", nil},
-		{"even when the failure cannot be reported", errors.New("apiserver unreachable")},
+		{"reported, by default", nil, ""},
+		{"reported, under policy Fail", nil, downloadv1alpha1.MissingFilesFail},
+		{"even when the failure cannot be reported", errors.New("apiserver unreachable"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, cfg := sharedRun(t, map[int64][]byte{30_001: csvBytes(1, 100), 30_003: csvBytes(3, 100), 30_005: nil},
-				30_001, 30_002, 30_003, 30_004, 30_005)
+				30_001, 30_004, 30_003, 30_002, 30_005)
+			cfg.MissingFiles = tc.policy
 			rec := &recorder{failureErr: tc.failureErr}
 
 			_, err := worker.Run(context.Background(), cfg, worker.Deps{Source: client, Reporter: rec})
@@ -267,8 +303,75 @@ func waitUploading(t *testing.T, rec *recorder, archive *minio.Client, bucket st
 	})
 }
 
-func TestRunFailsPermanentlyWhenASourceVanishesMidStream(t *testing.T) {
+func TestRunSkipsMissingFilesUnderPolicySkip(t *testing.T) {
+	present := []testFile{
+		{id: 31_005, data: csvBytes(5, 20<<10), deflated: true},
+		{id: 31_001, data: randomBytes(1, 30<<10)},
+		{id: 31_003, data: []byte{}},
+	}
+	client, cfg := sharedRun(t, map[int64][]byte{31_001: present[1].data, 31_003: present[2].data, 31_005: present[0].data},
+		31_005, 31_004, 31_001, 31_003, 31_002)
+	cfg.MissingFiles = downloadv1alpha1.MissingFilesSkip
+	rec := &recorder{}
+
+	result, err := worker.Run(context.Background(), cfg, worker.Deps{Source: client, Reporter: rec})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	wantSkipped := []int64{31_002, 31_004}
+	if !slices.Equal(result.SkippedFileIDs, wantSkipped) {
+		t.Errorf("result skips %v, want %v, ascending", result.SkippedFileIDs, wantSkipped)
+	}
+	zr := downloadArchive(t, client, result)
+	checkManifest(t, zr, present, wantSkipped)
+	modified := lastModified(t, client, cfg.SourceBucket)
+	for i, f := range present {
+		checkEntry(t, zr.File[i], f, modified[sourceKey(f.id)])
+	}
+	checkReports(t, rec, result, int64(len(present[0].data)+len(present[1].data)))
+}
+
+func TestRunFailsUnderPolicySkipWhenEveryFileIsMissing(t *testing.T) {
+	client, cfg := sharedRun(t, map[int64][]byte{}, 32_003, 32_001, 32_002)
+	cfg.MissingFiles = downloadv1alpha1.MissingFilesSkip
+	rec := &recorder{}
+
+	_, err := worker.Run(context.Background(), cfg, worker.Deps{Source: client, Reporter: rec})
+
+	werr := workerError(t, err)
+	if werr.Exit != jobreport.ExitPermanent || werr.Failure.Reason != downloadv1alpha1.ReasonSourceNotFound ||
+		!slices.Equal(werr.Failure.MissingFileIDs, []int64{32_001, 32_002, 32_003}) {
+		t.Errorf("exit %d, failure %+v; want permanent %s for 32001-32003", werr.Exit, werr.Failure,
+			downloadv1alpha1.ReasonSourceNotFound)
+	}
+	if len(rec.failures) != 1 || len(rec.results) != 0 || len(rec.progress) != 0 {
+		t.Errorf("reported failures %+v, results %+v, progress %+v; want one failure", rec.failures, rec.results, rec.progress)
+	}
+	assertNothingStored(t, client, cfg.ArchiveBucket, archiveKey)
+}
+
+// A source deleted after the stat fails the run permanently under policy Fail; under Skip, the
+// attempt fails for a retry, whose stat then skips the file.
+func TestRunFailsWhenASourceVanishesMidStream(t *testing.T) {
+	for _, tc := range []struct {
+		policy     downloadv1alpha1.MissingFilesPolicy
+		wantExit   int
+		wantReason string
+		wantIDs    []int64
+	}{
+		{downloadv1alpha1.MissingFilesFail, jobreport.ExitPermanent, downloadv1alpha1.ReasonSourceNotFound, []int64{40_002}},
+		{downloadv1alpha1.MissingFilesSkip, jobreport.ExitRetryable, downloadv1alpha1.ReasonStorageError, nil},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			runWhileASourceVanishes(t, tc.policy, tc.wantExit, tc.wantReason, tc.wantIDs)
+		})
+	}
+}
+
+func runWhileASourceVanishes(t *testing.T, policy downloadv1alpha1.MissingFilesPolicy, wantExit int, wantReason string, wantIDs []int64) {
 	client, cfg := sharedRun(t, map[int64][]byte{40_001: randomBytes(1, 2<<20), 40_002: csvBytes(2, 10<<10)}, 40_001, 40_002)
+	cfg.MissingFiles = policy
 	// The first file streams for about two seconds, long enough to delete the second one.
 	cfg.MaxBytesPerSecond = 1 << 20
 	rec := &recorder{}
@@ -281,10 +384,12 @@ func TestRunFailsPermanentlyWhenASourceVanishesMidStream(t *testing.T) {
 	err, _ := waitRun(t, done, 20*time.Second)
 
 	werr := workerError(t, err)
-	if werr.Exit != jobreport.ExitPermanent || werr.Failure.Reason != downloadv1alpha1.ReasonSourceNotFound ||
-		!slices.Equal(werr.Failure.MissingFileIDs, []int64{40_002}) {
-		t.Errorf("error = %v, exit %d, failure %+v; want permanent %s for 40002", err, werr.Exit, werr.Failure,
-			downloadv1alpha1.ReasonSourceNotFound)
+	if werr.Exit != wantExit || werr.Failure.Reason != wantReason || !slices.Equal(werr.Failure.MissingFileIDs, wantIDs) {
+		t.Errorf("error = %v, exit %d, failure %+v; want exit %d, %s, missing %v", err, werr.Exit, werr.Failure,
+			wantExit, wantReason, wantIDs)
+	}
+	if !strings.Contains(werr.Failure.Message, "40002") {
+		t.Errorf("failure message %q does not name file 40002", werr.Failure.Message)
 	}
 	if len(rec.failures) != 1 || len(rec.results) != 0 {
 		t.Errorf("reported failures %+v and results %+v, want one failure", rec.failures, rec.results)

@@ -63,7 +63,8 @@ const DefaultPollInterval = 3 * time.Second
 // that no FIN announced (a proxy or NAT dropped it).
 const DefaultHeartbeatTimeout = 45 * time.Second
 
-// RetryPolicy bounds the retries of requests answered 429 or 503.
+// RetryPolicy bounds the retries of requests answered 429 or 503, and DownloadArchive's resumes
+// that bring no new byte.
 type RetryPolicy struct {
 	// MaxAttempts counts the first attempt too; 1 disables retries.
 	MaxAttempts int
@@ -165,13 +166,17 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 
 // Initiate asks for one archive of fileIDs, in that order. A non-empty idempotencyKey makes a
 // repeated call (after a timeout, say) return the same job instead of preparing a second one.
-func (c *Client) Initiate(ctx context.Context, fileIDs []int64, idempotencyKey string) (*Initiated, error) {
+func (c *Client) Initiate(ctx context.Context, fileIDs []int64, idempotencyKey string, opts ...InitiateOption) (*Initiated, error) {
+	req := initiateRequest{FileIDs: fileIDs}
+	for _, opt := range opts {
+		opt(&req)
+	}
 	header := http.Header{}
 	if idempotencyKey != "" {
 		header.Set("Idempotency-Key", idempotencyKey)
 	}
 	var out Initiated
-	resp, err := c.call(ctx, http.MethodPost, "/v1/download/initiate", initiateRequest{FileIDs: fileIDs}, header, &out)
+	resp, err := c.call(ctx, http.MethodPost, "/v1/download/initiate", req, header, &out)
 	if err != nil {
 		return nil, fmt.Errorf("initiating a download (%d file ids): %w", len(fileIDs), err)
 	}
@@ -271,24 +276,27 @@ func (c *Client) call(ctx context.Context, method, path string, in any, header h
 // server did not act on the request, so even a POST without an idempotency key is safe to send
 // again.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, header http.Header) (*http.Response, error) {
-	delays := &backoff.ExponentialBackOff{
-		InitialInterval:     c.retry.InitialBackoff,
-		RandomizationFactor: 0.5,
-		Multiplier:          2,
-		MaxInterval:         c.retry.MaxBackoff,
-	}
-	delays.Reset()
+	return c.doWith(ctx, c.http, is2xx, method, path, body, header)
+}
+
+func is2xx(status int) bool { return status >= 200 && status < 300 }
+
+// doWith is do through h, taking the answers accept approves as success (a redirect that h does
+// not follow, say).
+func (c *Client) doWith(ctx context.Context, h *http.Client, accept func(status int) bool, method, path string, body []byte,
+	header http.Header) (*http.Response, error) {
+	delays := c.backoff()
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		req, err := c.newRequest(ctx, method, path, body, header)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := c.http.Do(req)
+		resp, err := h.Do(req)
 		if err != nil {
 			return nil, err // a *url.Error, which names the method and URL already
 		}
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if accept(resp.StatusCode) {
 			return resp, nil
 		}
 		apiErr := newAPIError(resp)
@@ -304,6 +312,19 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, heade
 			return nil, errors.Join(apiErr, err)
 		}
 	}
+}
+
+// backoff paces retries as the RetryPolicy says: doubling from InitialBackoff up to MaxBackoff,
+// each wait randomised by ±50%.
+func (c *Client) backoff() *backoff.ExponentialBackOff {
+	delays := &backoff.ExponentialBackOff{
+		InitialInterval:     c.retry.InitialBackoff,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         c.retry.MaxBackoff,
+	}
+	delays.Reset()
+	return delays
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, body []byte, header http.Header) (*http.Request, error) {

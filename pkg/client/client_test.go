@@ -27,6 +27,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -643,4 +644,30 @@ func TestDownloadVerifiesTheChecksum(t *testing.T) {
 			t.Fatal("Download of an unfinished job succeeded")
 		}
 	})
+}
+
+func TestInitiateSendsTheMissingFilesPolicyOnlyWhenAsked(t *testing.T) {
+	var (
+		bodies []string
+		mu     sync.Mutex
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(body))
+		mu.Unlock()
+		writeJSON(w, http.StatusAccepted, map[string]any{"jobId": "job-1", "status": "pending", "totalFileIds": 1})
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL)
+	if _, err := c.Initiate(testContext(t), []int64{70000}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Initiate(testContext(t), []int64{70000}, "", client.SkipMissingFiles()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`{"file_ids":[70000]}`, `{"file_ids":[70000],"missing_files":"skip"}`}
+	if !slices.Equal(bodies, want) {
+		t.Errorf("bodies %q, want %q", bodies, want)
+	}
 }

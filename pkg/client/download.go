@@ -36,14 +36,11 @@ import (
 // and status.Size the error is a *ChecksumError and the bytes in w must be thrown away; callers
 // writing to a file should write to a temporary one and rename it only on success.
 func (c *Client) Download(ctx context.Context, status *Status, w io.Writer, onProgress func(done, total int64)) (string, int64, error) {
-	switch {
-	case status == nil || status.Status != StateCompleted:
-		return "", 0, errors.New("downloading: the job has not completed")
-	case status.DownloadURL == "":
+	if err := downloadable(status); err != nil {
+		return "", 0, err
+	}
+	if status.DownloadURL == "" {
 		return "", 0, fmt.Errorf("downloading job %s: the status has no download URL", status.JobID)
-	case status.SHA256 == "":
-		// Refusing beats handing out bytes nobody can vouch for.
-		return "", 0, fmt.Errorf("downloading job %s: the status has no sha256 to verify against", status.JobID)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, status.DownloadURL, nil)
 	if err != nil {
@@ -71,10 +68,28 @@ func (c *Client) Download(ctx context.Context, status *Status, w io.Writer, onPr
 	if err != nil {
 		return sum, n, fmt.Errorf("downloading job %s after %d bytes: %w", status.JobID, n, err)
 	}
-	if !strings.EqualFold(sum, status.SHA256) || (status.Size > 0 && n != status.Size) {
-		return sum, n, &ChecksumError{WantSHA256: strings.ToLower(status.SHA256), GotSHA256: sum, WantSize: status.Size, GotSize: n}
+	return sum, n, verify(status, sum, n)
+}
+
+// downloadable refuses a status whose archive cannot be downloaded and verified.
+func downloadable(status *Status) error {
+	switch {
+	case status == nil || status.Status != StateCompleted:
+		return errors.New("downloading: the job has not completed")
+	case status.SHA256 == "":
+		// Refusing beats handing out bytes nobody can vouch for.
+		return fmt.Errorf("downloading job %s: the status has no sha256 to verify against", status.JobID)
 	}
-	return sum, n, nil
+	return nil
+}
+
+// verify is a *ChecksumError when the n bytes with digest sum are not the archive status
+// describes.
+func verify(status *Status, sum string, n int64) error {
+	if !strings.EqualFold(sum, status.SHA256) || (status.Size > 0 && n != status.Size) {
+		return &ChecksumError{WantSHA256: strings.ToLower(status.SHA256), GotSHA256: sum, WantSize: status.Size, GotSize: n}
+	}
+	return nil
 }
 
 type progressWriter struct {

@@ -74,6 +74,9 @@ type Status struct {
 	BytesTotal int64 `json:"bytesTotal,omitempty"`
 	// EtaSeconds estimates the time left (processing); nil when the server has no estimate yet.
 	EtaSeconds *int64 `json:"etaSeconds,omitempty"`
+	// Attempts is the worker attempt Progress belongs to (processing). A retry restarts the
+	// archive, so BytesDone goes back to 0 when Attempts goes up.
+	Attempts int `json:"attempts,omitempty"`
 
 	// DownloadURL is a presigned URL for the archive, valid until ExpiresAt (completed).
 	DownloadURL string    `json:"downloadUrl,omitempty"`
@@ -81,6 +84,12 @@ type Status struct {
 	// Size and SHA256 describe the archive so that a download can be verified (completed).
 	Size   int64  `json:"size,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
+	// ArchiveURL is the stable link of the archive, relative to the facade (completed): it
+	// redirects to a freshly signed URL whenever it is called, so it outlives ExpiresAt.
+	ArchiveURL string `json:"archiveUrl,omitempty"`
+	// SkippedFileIDs are requested ids the archive lacks because they do not exist; only a job
+	// initiated with SkipMissingFiles completes without them (completed).
+	SkippedFileIDs []int64 `json:"skippedFileIds,omitempty"`
 
 	// Error says why the job failed (failed).
 	Error *ErrorDetail `json:"error,omitempty"`
@@ -135,7 +144,17 @@ func (h *Health) Healthy() bool { return h.Status == HealthHealthy }
 
 // initiateRequest is the body of POST /v1/download/initiate.
 type initiateRequest struct {
-	FileIDs []int64 `json:"file_ids"`
+	FileIDs      []int64 `json:"file_ids"`
+	MissingFiles string  `json:"missing_files,omitempty"`
+}
+
+// InitiateOption changes what Initiate asks for.
+type InitiateOption func(*initiateRequest)
+
+// SkipMissingFiles makes a job complete without the requested files that do not exist, instead
+// of failing; Status.SkippedFileIDs then names them. Unless every file is missing.
+func SkipMissingFiles() InitiateOption {
+	return func(r *initiateRequest) { r.MissingFiles = "skip" }
 }
 
 // checkRequest is the body of POST /v1/download/check.

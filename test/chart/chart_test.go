@@ -43,8 +43,8 @@ const (
 )
 
 // fullValues turns on every optional object: Ingress, NetworkPolicies, ServiceMonitors, the
-// Grafana dashboard, a NodePort Service, a fixed controller ClusterIP, an extra served namespace
-// and an existing storage Secret instead of chart-managed credentials.
+// Grafana dashboard, a NodePort Service, a fixed controller ClusterIP, an extra served namespace,
+// an event sink and an existing storage Secret instead of chart-managed credentials.
 func fullValues(extraNamespace string) map[string]any {
 	values := requiredValues()
 	storage := values["storage"].(map[string]any)
@@ -70,6 +70,9 @@ func fullValues(extraNamespace string) map[string]any {
 		"networkPolicy":  map[string]any{"enabled": true},
 		"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
 		"dashboards":     map[string]any{"enabled": true},
+		"events": map[string]any{"sinks": []any{map[string]any{
+			"name": "audit", "namespaces": []any{"*"}, "url": "https://hooks.example.test/", "secretName": "audit-hmac",
+		}}},
 	})
 }
 

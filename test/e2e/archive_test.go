@@ -29,11 +29,14 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/download-operator/download-operator/internal/manifest"
 )
 
 // digest identifies bytes by length and sha256 (hex).
@@ -67,13 +70,20 @@ func verifyArchive(ctx context.Context, url string, fileIDs []int64) (digest, er
 	if err != nil {
 		return whole, fmt.Errorf("reading the downloaded archive (%s) as zip: %w", whole, err)
 	}
-	if len(zr.File) != len(fileIDs) {
+	return whole, verifyEntries(ctx, zr, fileIDs, nil)
+}
+
+// verifyEntries checks an archive's entries: one per id of fileIDs, in that order, then
+// manifest.json, whose records must match the sources and which must list skipped (and only
+// those) as skipped.
+func verifyEntries(ctx context.Context, zr *zip.Reader, fileIDs, skipped []int64) error {
+	if len(zr.File) != len(fileIDs)+1 {
 		names := make([]string, len(zr.File))
 		for i, zf := range zr.File {
 			names[i] = zf.Name
 		}
-		return whole, fmt.Errorf("archive has %d entries %v, want %d for file ids %v",
-			len(zr.File), names, len(fileIDs), fileIDs)
+		return fmt.Errorf("archive has %d entries %v, want %d for file ids %v and the manifest",
+			len(zr.File), names, len(fileIDs)+1, fileIDs)
 	}
 	var errs []error
 	lastOffset := int64(-1)
@@ -82,7 +92,52 @@ func verifyArchive(ctx context.Context, url string, fileIDs []int64) (digest, er
 			errs = append(errs, fmt.Errorf("entry %d: %w", i, err))
 		}
 	}
-	return whole, errors.Join(errs...)
+	if err := verifyManifest(ctx, zr.File[len(fileIDs)], fileIDs, skipped); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// verifyManifest checks the archive's last entry: manifest.json, with one record per id in
+// archive order that matches the source the test reads itself, and the skipped ids.
+func verifyManifest(ctx context.Context, zf *zip.File, fileIDs, skipped []int64) error {
+	if zf.Name != manifest.Name {
+		return fmt.Errorf("last entry is %q, want %s", zf.Name, manifest.Name)
+	}
+	r, err := zf.Open()
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", manifest.Name, err)
+	}
+	defer func() { _ = r.Close() }()
+	m, err := manifest.Decode(r)
+	if err != nil {
+		return err
+	}
+	if len(m.Files) != len(fileIDs) {
+		return fmt.Errorf("%s lists %d files, want %d", manifest.Name, len(m.Files), len(fileIDs))
+	}
+	var errs []error
+	for i, id := range fileIDs {
+		record := m.Files[i]
+		want, err := sourceDigest(ctx, id)
+		if err != nil {
+			return err
+		}
+		if record.ID != id || record.Name != entryName(id) || record.Size != want.Size || record.SHA256 != want.SHA256 {
+			errs = append(errs, fmt.Errorf("%s record %d is %+v, want id %d, name %s, %s", manifest.Name, i, record, id, entryName(id), want))
+		}
+	}
+	gotSkipped := make([]int64, len(m.Skipped))
+	for i, s := range m.Skipped {
+		gotSkipped[i] = s.ID
+		if s.Reason != manifest.SkipNotFound {
+			errs = append(errs, fmt.Errorf("%s skips %d for %q, want %q", manifest.Name, s.ID, s.Reason, manifest.SkipNotFound))
+		}
+	}
+	if !slices.Equal(gotSkipped, skipped) && len(gotSkipped)+len(skipped) > 0 {
+		errs = append(errs, fmt.Errorf("%s skips %v, want %v", manifest.Name, gotSkipped, skipped))
+	}
+	return errors.Join(errs...)
 }
 
 // fetch GETs url into w and returns the digest of what it wrote.

@@ -78,6 +78,10 @@ type demoEnv struct {
 	// NodeIP is the host's address as Pods reach it; Helm is the helm binary that installed the chart.
 	NodeIP string
 	Helm   string
+	// EventSinkPort is where on the host the demo's event sink posts (the events spec listens
+	// there); EventSinkKeyFile holds that sink's HMAC key, its exact bytes.
+	EventSinkPort    string
+	EventSinkKeyFile string
 }
 
 var (
@@ -238,6 +242,8 @@ func loadDemoEnv(path string) (demoEnv, error) {
 		KindCluster:       values["KIND_CLUSTER"],
 		NodeIP:            values["NODE_IP"],
 		Helm:              values["HELM"],
+		EventSinkPort:     values["EVENT_SINK_PORT"],
+		EventSinkKeyFile:  values["EVENT_SINK_KEY_FILE"],
 	}
 	if len(missing) > 0 {
 		return demoEnv{}, fmt.Errorf("%s lacks %s", path, strings.Join(missing, ", "))

@@ -32,6 +32,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -132,7 +133,7 @@ func (s *Stack) RunWorker(ctx context.Context, job *batchv1.Job) (exit int, log 
 	if err != nil {
 		return 0, "", err
 	}
-	if err := s.setPodEnv(ctx, job.Namespace, container.Env); err != nil {
+	if err := s.setPodEnv(ctx, job.Namespace, job.Name, container.Env); err != nil {
 		return 0, "", err
 	}
 	var stderr bytes.Buffer
@@ -141,7 +142,7 @@ func (s *Stack) RunWorker(ctx context.Context, job *batchv1.Job) (exit int, log 
 }
 
 // setPodEnv resolves the container's env as the kubelet would and sets it in this process.
-func (s *Stack) setPodEnv(ctx context.Context, namespace string, env []corev1.EnvVar) error {
+func (s *Stack) setPodEnv(ctx context.Context, namespace, jobName string, env []corev1.EnvVar) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// A Pod starts without the variables an earlier Job set in this process: an earlier
@@ -163,6 +164,9 @@ func (s *Stack) setPodEnv(ctx context.Context, namespace string, env []corev1.En
 		case from == nil:
 		case from.FieldRef != nil && from.FieldRef.FieldPath == "metadata.namespace":
 			value = namespace
+		case from.FieldRef != nil && from.FieldRef.FieldPath == "metadata.name":
+			// The Job controller names its Pods <job>-<random>; one name per RunWorker call.
+			value = jobName + "-" + utilrand.String(5)
 		case from.SecretKeyRef != nil:
 			// The credential Secret follows its Job by moments; the kubelet waits for it too.
 			var secret corev1.Secret

@@ -16,10 +16,10 @@ limitations under the License.
 
 // Package stack runs all of download-operator inside one test process against real parts:
 // kube-apiserver and etcd (envtest), the MinIO server, the controller in a controller-runtime
-// manager, the controller's file-check endpoint and the facade, the last two on loopback
-// httptest servers. envtest has no kubelet and no Job controller, so the helpers StartJob,
-// RunWorker, CompleteJob and FailJob play those parts when a test says so, in the order the
-// real ones act; the apiserver validates every Job status transition as it would in a cluster.
+// manager, the controller's file-check endpoint (with its archive links) and the facade, the last
+// two on loopback httptest servers. envtest has no kubelet and no Job controller, so the helpers
+// StartJob, RunWorker, CompleteJob and FailJob play those parts when a test says so, in the order
+// the real ones act; the apiserver validates every Job status transition as it would in a cluster.
 //
 // The controller, the facade and RunWorker's workers talk to the apiserver as their Helm chart
 // ServiceAccounts, holding only the RBAC that charts/download-operator grants (test/chartrbac
@@ -67,6 +67,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/download-operator/download-operator/internal/archivelink"
 	"github.com/download-operator/download-operator/internal/controller"
 	"github.com/download-operator/download-operator/internal/facade"
 	"github.com/download-operator/download-operator/internal/filecheck"
@@ -149,7 +150,11 @@ type Stack struct {
 	log            io.Writer
 	facadeOptions  func(*facade.Config)
 	controllerUser *chartrbac.Identity
-	facadeUser     *chartrbac.Identity
+	// store and controllerCache are the controller's signer and cache, which the archive links
+	// of NewFileCheckServer use as the controller process does.
+	store           *storage.Store
+	controllerCache cache.Cache
+	facadeUser      *chartrbac.Identity
 	// workerServiceAccount is the chart's worker ServiceAccount in Namespace, which Jobs name.
 	workerServiceAccount string
 	tempDir              string
@@ -312,6 +317,7 @@ func (s *Stack) startController() error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
+	s.store, s.controllerCache = store, mgr.GetCache()
 	reconciler := controller.NewDownloadReconciler(mgr, store, s.Controller)
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the reconciler: %w", err)
@@ -323,10 +329,17 @@ func (s *Stack) startController() error {
 	return nil
 }
 
-// NewFileCheckServer starts another file-check server over the source bucket, as the controller
-// process serves it. Close it to simulate the controller (or storage behind it) going away.
+// NewFileCheckServer starts another file-check server over the source bucket, with the archive
+// links of internal/archivelink beside it, as the controller process serves them. Close it to
+// simulate the controller (or storage behind it) going away.
 func (s *Stack) NewFileCheckServer() *httptest.Server {
-	return httptest.NewServer(filecheck.New(s.S3, SourceBucket, s.Controller.SourceKeyTemplate))
+	var handler http.Handler = filecheck.New(s.S3, SourceBucket, s.Controller.SourceKeyTemplate)
+	if s.controllerCache != nil {
+		links := archivelink.New(s.controllerCache, s.store, s.Controller.Namespaces, s.Controller.ArchiveBucket)
+		links.Log = logf.Log.WithName("archive-link")
+		handler = links.Beside(handler)
+	}
+	return httptest.NewServer(handler)
 }
 
 // Facade is one running facade: the handler on a loopback server, with its cache.

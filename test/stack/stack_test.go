@@ -67,7 +67,8 @@ func TestStackRunsADownloadEndToEnd(t *testing.T) {
 	body, _ := io.ReadAll(archive.Body)
 	_ = archive.Body.Close()
 	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
-	if err != nil || len(zr.File) != 1 {
+	// The file, then manifest.json.
+	if err != nil || len(zr.File) != 2 {
 		t.Fatalf("archive: %v (%d bytes, status %d)", err, len(body), archive.StatusCode)
 	}
 	if s.Facade.APIRequests() == 0 {

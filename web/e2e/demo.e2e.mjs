@@ -246,6 +246,10 @@ test('3. the finished archive downloads, with the size and sha256 of the status 
 
   const doc = await (await fetch(`${API}/v1/download/status/${jobId}`)).json();
   assert.equal(doc.status, 'completed');
+  // The button links to the stable link (signed afresh on each click), not the expiring one.
+  assert.equal(doc.archiveUrl, `/v1/download/${jobId}/archive`);
+  const href = await box.getByRole('link', { name: 'Save ZIP' }).getAttribute('href');
+  assert.ok(href?.endsWith(doc.archiveUrl), `Save ZIP links to ${href}, not the stable link`);
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), box.getByRole('link', { name: 'Save ZIP' }).click()]);
   const file = join(downloads, download.suggestedFilename() || `${jobId}.zip`);
   await download.saveAs(file);
@@ -302,4 +306,32 @@ test('5. file 99999 shows the failure reason', async () => {
   await page.screenshot({ path: join(shots, 'failed.png'), fullPage: true });
   report.steps.failure = { seconds: (Date.now() - t) / 1000, jobId: id, text };
   log(`step 5 done in ${since(t)}: ${text}`);
+});
+
+test('6. with "Skip missing files", 14000 and 99999 completes and shows 99999 as left out', async () => {
+  const t = Date.now();
+  const ids = '14000,99999';
+  const skip = page.getByRole('checkbox', { name: /Skip missing files/ });
+  await skip.check();
+  try {
+    await page.fill('#file-ids', ids.replace(/,/g, ', '));
+    await page.getByRole('button', { name: 'Prepare', exact: true }).click();
+  } finally {
+    await skip.uncheck();
+  }
+  const item = page.locator(`li[data-file-ids="${ids}"][data-missing-files="skip"]`);
+  const box = item.locator('.dlo');
+  await box.waitFor({ state: 'visible', timeout: 10_000 });
+  const state = await waitState(box, ['ready', 'failed'], 180_000);
+  assert.equal(state, 'ready', await box.textContent());
+  const id = await box.getAttribute('data-job-id');
+  const doc = await (await fetch(`${API}/v1/download/status/${id}`)).json();
+  assert.deepEqual(doc.skippedFileIds, [99999]);
+  const shown = (await item.locator('.demo__skipped').innerText()).trim();
+  assert.equal(shown, 'Left out, not found: 99999');
+  const stored = await page.evaluate((k) => localStorage.getItem(k), `${STORAGE_PREFIX}${ids}:skip`);
+  assert.ok(stored, 'the skip-policy job is not remembered under its own key');
+  await page.screenshot({ path: join(shots, 'skipped.png'), fullPage: true });
+  report.steps.skipMissing = { seconds: (Date.now() - t) / 1000, jobId: id, shown };
+  log(`step 6 done in ${since(t)}: ${id} ready, ${shown}`);
 });

@@ -3,7 +3,7 @@ import { StrictMode } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DownloadButton } from '../src/lib/DownloadButton';
 import { storageKey } from '../src/lib/storage';
-import { advance, completed, fakeFetch, JOB, JOB2, newClient, processing, wrapper, type Handler, type Reply } from './helpers';
+import { advance, attempt, completed, fakeFetch, JOB, JOB2, newClient, processing, wrapper, type Handler, type Reply } from './helpers';
 
 const IDS = [70000, 70007];
 const KEY = storageKey(IDS);
@@ -184,5 +184,45 @@ describe('<DownloadButton>', () => {
     down = false;
     await advance(1000);
     expect(v.root().textContent).not.toContain('retrying');
+  });
+
+  it('links to the stable archive link when the facade offers one, and lists skipped ids', async () => {
+    const s = server(() => ({
+      status: 200,
+      body: completed(JOB, undefined, { archiveUrl: `/v1/download/${JOB}/archive`, skippedFileIds: [70007] }),
+    }));
+    const v = mount(s, {
+      autoStart: true,
+      options: { fetch: s.fetch, EventSource: null, baseUrl: 'https://downloads.test', missingFiles: 'skip' },
+    });
+    await advance(0);
+    expect(v.root().dataset.state).toBe('ready');
+    const link = screen.getByRole('link', { name: 'Save ZIP' }) as HTMLAnchorElement;
+    // Not the presigned URL, which may have expired by the time the user clicks.
+    expect(link.getAttribute('href')).toBe(`https://downloads.test/v1/download/${JOB}/archive`);
+    expect(link.getAttribute('download')).toBe(`download-${JOB}.zip`);
+    expect(screen.getByRole('status').textContent).toBe('Left out, not found: 70007');
+    expect(s.seen.find((r) => r.method === 'POST')?.body).toEqual({ file_ids: [70000, 70007], missing_files: 'skip' });
+  });
+
+  it('says which worker attempt the progress is of once the worker was retried, and shows its progress', async () => {
+    let doc: Reply = { status: 200, body: attempt(1, 80) };
+    const s = server(() => doc);
+    const v = mount(s, { autoStart: true });
+    await advance(0);
+    const bar = screen.getByRole('progressbar');
+    expect(bar.getAttribute('aria-valuenow')).toBe('80');
+    expect(v.root().textContent).not.toContain('attempt');
+    expect(bar.getAttribute('aria-valuetext')).not.toContain('attempt');
+
+    doc = { status: 200, body: attempt(2, 10) };
+    await advance(3000);
+    expect(bar.getAttribute('aria-valuenow')).toBe('10');
+    expect(bar.getAttribute('aria-valuetext')).toBe('10%, 10 B of 100 B, attempt 2, about 10 s left');
+    // The title is the live region and names the bar: the restart is announced.
+    const title = v.container.querySelector('.dlo__title') as HTMLElement;
+    expect(title.textContent).toBe('Preparing archive, attempt 2…');
+    expect(title.getAttribute('aria-live')).toBe('polite');
+    expect(bar.getAttribute('aria-labelledby')).toBe(title.id);
   });
 });

@@ -153,7 +153,16 @@ export function processing(progress: number, jobId = JOB) {
   };
 }
 
-export function completed(jobId = JOB, expiresAt = '2099-01-01T00:00:00Z') {
+/**
+ * A processing document of worker attempt `attempts` with bytesDone of 100 bytes done (so
+ * progress is bytesDone too).
+ */
+export function attempt(attempts: number, bytesDone: number, jobId = JOB) {
+  return { jobId, status: 'processing', attempts, progress: bytesDone, bytesDone, bytesTotal: 100, etaSeconds: 10 };
+}
+
+/** A completed document as a facade without the stable link (or skipped ids) writes it; extra adds fields. */
+export function completed(jobId = JOB, expiresAt = '2099-01-01T00:00:00Z', extra: Record<string, unknown> = {}) {
   return {
     jobId,
     status: 'completed',
@@ -161,5 +170,6 @@ export function completed(jobId = JOB, expiresAt = '2099-01-01T00:00:00Z') {
     expiresAt,
     size: 12345,
     sha256: 'a'.repeat(64),
+    ...extra,
   };
 }

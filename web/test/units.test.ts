@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, isRetryable, randomId } from '../src/lib/api';
+import { ApiError, archiveLink, isRetryable, randomId } from '../src/lib/api';
 import { backoffDelay, parseRetryAfter } from '../src/lib/backoff';
 import { formatBytes, formatDuration, formatEta } from '../src/lib/format';
 import { clearJob, listJobs, loadJob, normalizeFileIds, saveJob, storageKey } from '../src/lib/storage';
@@ -46,6 +46,25 @@ describe('storage', () => {
     expect(normalizeFileIds([70007, 70000, 70007])).toEqual([70000, 70007]);
     expect(storageKey([70007, 70000])).toBe(storageKey([70000, 70007, 70000]));
     expect(storageKey([70007, 70000])).toBe('download-operator:job:70000,70007');
+    // Skipping missing ids is another request; 'fail' is the default, so the same as none.
+    expect(storageKey([70007, 70000], 'skip')).toBe('download-operator:job:70000,70007:skip');
+    expect(storageKey([70007, 70000], 'fail')).toBe(storageKey([70000, 70007]));
+  });
+
+  it('keeps a skip-policy job apart from the default one of the same ids', () => {
+    localStorage.clear();
+    saveJob(localStorage, { fileIds: [1e4], idempotencyKey: 'fail', jobId: 'j1', createdAt: 1 });
+    saveJob(localStorage, { fileIds: [1e4], missingFiles: 'skip', idempotencyKey: 'skip', jobId: 'j2', createdAt: 2 });
+    expect(loadJob(localStorage, [1e4])?.jobId).toBe('j1');
+    expect(loadJob(localStorage, [1e4], 'fail')?.jobId).toBe('j1');
+    expect(loadJob(localStorage, [1e4], 'skip')).toEqual({ fileIds: [1e4], missingFiles: 'skip', idempotencyKey: 'skip', jobId: 'j2', createdAt: 2 });
+    expect(listJobs(localStorage).map((j) => [j.jobId, j.missingFiles])).toEqual([
+      ['j1', undefined],
+      ['j2', 'skip'],
+    ]);
+    clearJob(localStorage, [1e4], 'skip');
+    expect(loadJob(localStorage, [1e4], 'skip')).toBeUndefined();
+    expect(loadJob(localStorage, [1e4])?.jobId).toBe('j1');
   });
 
   it('saves, loads, lists and clears', () => {
@@ -116,6 +135,18 @@ describe('parseIds (the demo form)', () => {
     expect(parseIds('  ')).toEqual({ error: 'Enter at least one file id.' });
     expect('error' in parseIds('12a')).toBe(true);
     expect(parseIds('5')).toMatchObject({ error: expect.stringMatching(/out of range/) });
+  });
+});
+
+describe('archiveLink', () => {
+  it('puts the facade\'s base before a path, and follows nothing but paths and http(s) URLs', () => {
+    const path = '/v1/download/123e4567-e89b-42d3-a456-426614174000/archive';
+    expect(archiveLink({}, path)).toBe(path);
+    expect(archiveLink({ baseUrl: 'https://facade.test/dl/' }, path)).toBe(`https://facade.test/dl${path}`);
+    expect(archiveLink({ baseUrl: 'https://facade.test' }, 'https://other.test/a.zip')).toBe('https://other.test/a.zip');
+    expect(archiveLink({ baseUrl: 'https://facade.test' }, '//other.test/a.zip')).toBeUndefined();
+    expect(archiveLink({}, 'javascript:alert(1)')).toBeUndefined();
+    expect(archiveLink({}, undefined)).toBeUndefined();
   });
 });
 

@@ -4,6 +4,7 @@ import { storageKey } from '../src/lib/storage';
 import { useDownload, type UseDownloadOptions } from '../src/lib/useDownload';
 import {
   advance,
+  attempt,
   completed,
   fakeFetch,
   FakeEventSource,
@@ -357,6 +358,134 @@ describe('useDownload: Server-Sent Events', () => {
     expect(t.count('GET', '/v1/download/status/')).toBe(3);
     expect(t.result.current.transport).toBe('polling');
     vi.unstubAllGlobals();
+  });
+});
+
+describe('useDownload: worker retries', () => {
+  it('shows a retried worker\'s progress from 0, and still drops an older document of the same attempt', async () => {
+    const t = setup(facade({ status: () => ({ status: 200, body: attempt(1, 40) }) }), {
+      EventSource: FakeEventSource as unknown as typeof EventSource,
+    });
+    await advance(0);
+    const es = FakeEventSource.latest()!;
+    await es.open();
+    await es.emit(attempt(1, 80));
+    expect(t.result.current).toMatchObject({ progress: 80, bytesDone: 80, attempts: 1 });
+    // The worker failed and its retry started over: the new attempt is shown, not the old high-water mark.
+    await es.emit(attempt(2, 10));
+    expect(t.result.current).toMatchObject({ status: 'processing', progress: 10, bytesDone: 10, attempts: 2 });
+    // A late document of the same attempt with fewer bytes is older: dropped, as before.
+    await es.emit(attempt(2, 5));
+    expect(t.result.current).toMatchObject({ progress: 10, bytesDone: 10, attempts: 2 });
+    // So is one of the failed attempt, however far it had got.
+    await es.emit(attempt(1, 90));
+    expect(t.result.current).toMatchObject({ progress: 10, bytesDone: 10, attempts: 2 });
+    await es.emit(attempt(2, 30));
+    expect(t.result.current).toMatchObject({ progress: 30, bytesDone: 30, attempts: 2 });
+  });
+
+  it('does the same when polling, where a lagging replica may answer with an older document', async () => {
+    const t = setup(
+      facade({
+        status: sequence(
+          { status: 200, body: attempt(1, 80) },
+          { status: 200, body: attempt(2, 10) },
+          { status: 200, body: attempt(2, 5) },
+          { status: 200, body: attempt(1, 95) },
+          { status: 200, body: attempt(2, 20) },
+        ),
+      }),
+    );
+    await advance(0);
+    expect(t.result.current).toMatchObject({ progress: 80, attempts: 1 });
+    await advance(3000);
+    expect(t.result.current).toMatchObject({ progress: 10, bytesDone: 10, attempts: 2 });
+    await advance(3000);
+    expect(t.result.current).toMatchObject({ progress: 10, attempts: 2 });
+    await advance(3000);
+    expect(t.result.current).toMatchObject({ progress: 10, attempts: 2 });
+    await advance(3000);
+    expect(t.result.current).toMatchObject({ progress: 20, attempts: 2 });
+    expect(t.count('GET', '/v1/download/status/')).toBe(5);
+  });
+
+  it('counts a document without attempts as the first attempt', async () => {
+    const { attempts: _, ...firstWithout } = attempt(1, 70);
+    const t = setup(facade({ status: sequence({ status: 200, body: firstWithout }, { status: 200, body: attempt(2, 15) }) }));
+    await advance(0);
+    expect(t.result.current).toMatchObject({ progress: 70, attempts: undefined });
+    await advance(3000);
+    expect(t.result.current).toMatchObject({ progress: 15, attempts: 2 });
+  });
+
+  it('still drops fewer bytes from a facade that does not report attempts', async () => {
+    const t = setup(facade({ status: sequence({ status: 200, body: processing(60) }, { status: 200, body: processing(20) }) }));
+    await advance(0);
+    await advance(3000);
+    expect(t.count('GET', '/v1/download/status/')).toBe(2);
+    expect(t.result.current.progress).toBe(60);
+    expect(t.result.current.attempts).toBeUndefined();
+  });
+});
+
+describe('useDownload: missing files and the stable link', () => {
+  const SKIP_KEY = storageKey(IDS, 'skip');
+
+  it('sends missing_files "skip" when asked, and exposes the skipped ids and the stable link', async () => {
+    const t = setup(
+      facade({
+        status: () => ({
+          status: 200,
+          body: completed(JOB, undefined, { archiveUrl: `/v1/download/${JOB}/archive`, skippedFileIds: [70007] }),
+        }),
+      }),
+      { missingFiles: 'skip', baseUrl: 'http://facade.test/' },
+    );
+    await advance(0);
+    const [post] = t.seen.filter((s) => s.method === 'POST');
+    expect(post.body).toEqual({ file_ids: [70000, 70007], missing_files: 'skip' });
+    expect(t.result.current).toMatchObject({
+      status: 'completed',
+      skippedFileIds: [70007],
+      archiveUrl: `http://facade.test/v1/download/${JOB}/archive`,
+      downloadUrl: completed().downloadUrl,
+    });
+    // Remembered apart from a default-policy job of the same ids.
+    expect(SKIP_KEY).toBe('download-operator:job:70000,70007:skip');
+    expect(JSON.parse(localStorage.getItem(SKIP_KEY)!)).toMatchObject({ jobId: JOB, missingFiles: 'skip' });
+    expect(localStorage.getItem(KEY)).toBeNull();
+    t.result.current.markDownloaded();
+    expect(localStorage.getItem(SKIP_KEY)).toBeNull();
+  });
+
+  it('sends no missing_files by default or for "fail" (older facades refuse unknown fields), and has no stable link from them', async () => {
+    for (const missingFiles of [undefined, 'fail'] as const) {
+      localStorage.clear();
+      const t = setup(facade({ status: () => ({ status: 200, body: completed() }) }), { missingFiles });
+      await advance(0);
+      expect(t.seen.find((s) => s.method === 'POST')?.body).toEqual({ file_ids: [70000, 70007] });
+      expect(t.result.current.status).toBe('completed');
+      expect(t.result.current.archiveUrl).toBeUndefined();
+      expect(t.result.current.skippedFileIds).toBeUndefined();
+      expect(JSON.parse(localStorage.getItem(KEY)!).jobId).toBe(JOB);
+      t.unmount();
+    }
+  });
+
+  it('does not resume the same ids\' default-policy job when skipping, nor the other way round', async () => {
+    localStorage.setItem(KEY, JSON.stringify({ fileIds: [70000, 70007], idempotencyKey: 'k-fail', jobId: JOB2, createdAt: 1 }));
+    const t = setup(facade({ status: () => ({ status: 200, body: processing(5) }) }), { missingFiles: 'skip' });
+    await advance(0);
+    expect(t.result.current.resumed).toBe(false);
+    expect(t.result.current.jobId).toBe(JOB);
+    expect(t.count('POST', '/v1/download/initiate')).toBe(1);
+    expect(JSON.parse(localStorage.getItem(KEY)!).jobId).toBe(JOB2);
+    t.unmount();
+
+    const again = setup(facade({ status: () => ({ status: 200, body: processing(5, JOB2) }) }));
+    await advance(0);
+    expect(again.result.current).toMatchObject({ resumed: true, jobId: JOB2 });
+    expect(again.count('POST', '/v1/download/initiate')).toBe(0);
   });
 });
 

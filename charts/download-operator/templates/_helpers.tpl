@@ -147,6 +147,73 @@ fails every render with a message naming it.
 {{- if and (gt (int .Values.controller.replicas) 1) (not .Values.controller.leaderElect) }}
 {{- fail "controller.replicas > 1 needs controller.leaderElect=true, or the replicas reconcile the same Downloads at once" }}
 {{- end }}
+{{- include "download-operator.validateEvents" . }}
+{{- end }}
+
+{{/*
+The event sinks, checked as the controller checks its sinks file, so that a mistake fails the
+render instead of the controller's start.
+*/}}
+{{- define "download-operator.validateEvents" -}}
+{{- $served := splitList "," (include "download-operator.servedNamespaces" .) }}
+{{- $names := list }}
+{{- range $i, $sink := .Values.events.sinks }}
+{{- if not (kindIs "map" $sink) }}
+{{- fail (printf "events.sinks[%d] must be a map with name, namespaces, url and secretName, got %v" $i $sink) }}
+{{- end }}
+{{- $name := toString $sink.name }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" $name) }}
+{{- fail (printf "events.sinks[%d].name must be a DNS label (lower-case letters, digits and '-', at most 63), got %q" $i $name) }}
+{{- end }}
+{{- if has $name $names }}
+{{- fail (printf "events.sinks[%d].name %q is used by an earlier sink" $i $name) }}
+{{- end }}
+{{- $names = append $names $name }}
+{{- $url := toString $sink.url }}
+{{- if not (regexMatch "^https?://[^/?#@]+([/?].*)?$" $url) }}
+{{- fail (printf "events.sinks[%d].url must be an http:// or https:// URL without credentials, got %q" $i (regexReplaceAll "//[^/]*@" $url "//***@")) }}
+{{- end }}
+{{- if not $sink.secretName }}
+{{- fail (printf "events.sinks[%d].secretName is required: a Secret in the release namespace holding the sink's HMAC key" $i) }}
+{{- end }}
+{{- if not (and (kindIs "slice" $sink.namespaces) $sink.namespaces) }}
+{{- fail (printf "events.sinks[%d].namespaces must list served namespaces, or \"*\" for all of them" $i) }}
+{{- end }}
+{{- range $sink.namespaces }}
+{{- if and (ne (toString .) "*") (not (has (toString .) $served)) }}
+{{- fail (printf "events.sinks[%d].namespaces: %q is not served (served: %s); add it to namespaces" $i (toString .) (join ", " $served)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with .Values.events.publicBaseUrl }}
+{{- if not (regexMatch "^https?://[^/]" .) }}
+{{- fail (printf "events.publicBaseUrl must start with http:// or https://, got %q" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the controller finds the event sinks file, and each sink's key.
+*/}}
+{{- define "download-operator.eventSinksDir" -}}
+/etc/download-operator/events
+{{- end }}
+
+{{- define "download-operator.eventKeysDir" -}}
+/etc/download-operator/event-keys
+{{- end }}
+
+{{/*
+The event sinks file (internal/events), as the controller reads it: each sink's key file is
+where the controller Deployment mounts that sink's Secret.
+*/}}
+{{- define "download-operator.eventSinksFile" -}}
+{{- $sinks := list }}
+{{- range .Values.events.sinks }}
+{{- $keyFile := printf "%s/%s/%s" (include "download-operator.eventKeysDir" $) .name (.secretKey | default "hmacKey") }}
+{{- $sinks = append $sinks (dict "name" .name "namespaces" .namespaces "url" .url "hmacKeyFile" $keyFile) }}
+{{- end }}
+{{- toYaml (dict "sinks" $sinks) }}
 {{- end }}
 
 {{/*

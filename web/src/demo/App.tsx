@@ -1,13 +1,21 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { DownloadButton, type DownloadButtonState } from '../lib/DownloadButton';
-import { clearJob, defaultStorage, listJobs, normalizeFileIds, STORAGE_PREFIX } from '../lib/storage';
+import { clearJob, defaultStorage, listJobs, STORAGE_PREFIX, storageKey } from '../lib/storage';
 import { parseIds } from './parseIds';
 
 interface Entry {
   key: string;
   fileIds: number[];
+  /** 'skip': ids that do not exist are left out instead of failing the archive. */
+  missingFiles?: 'skip';
   /** Added on this page just now (starts at once); otherwise it came from localStorage and resumes. */
   autoStart: boolean;
+}
+
+/** What each job's button last reported: its state and, once ready, the ids it left out. */
+interface Shown {
+  state: DownloadButtonState;
+  skippedFileIds?: number[];
 }
 
 const EXAMPLES: { ids: string; note: string }[] = [
@@ -16,21 +24,27 @@ const EXAMPLES: { ids: string; note: string }[] = [
   { ids: '21000', note: '128 MiB' },
   { ids: '70014', note: '512 MiB' },
   { ids: '99999', note: 'missing: fails' },
+  { ids: '70000, 99999', note: 'one missing: tick “Skip missing files”' },
 ];
 
-function entryKey(ids: number[]): string {
-  return normalizeFileIds(ids).join(',');
-}
+/** As the job is remembered: the same ids with another missing-files policy are another archive. */
+const entryKey = storageKey;
 
 function storedEntries(): Entry[] {
-  return listJobs(defaultStorage()).map((j) => ({ key: entryKey(j.fileIds), fileIds: j.fileIds, autoStart: false }));
+  return listJobs(defaultStorage()).map((j) => ({
+    key: entryKey(j.fileIds, j.missingFiles),
+    fileIds: j.fileIds,
+    missingFiles: j.missingFiles,
+    autoStart: false,
+  }));
 }
 
 export function App() {
   const [text, setText] = useState('');
+  const [skipMissing, setSkipMissing] = useState(false);
   const [formError, setFormError] = useState<string | undefined>();
   const [entries, setEntries] = useState<Entry[]>(storedEntries);
-  const [states, setStates] = useState<Record<string, DownloadButtonState>>({});
+  const [shown, setShown] = useState<Record<string, Shown>>({});
   const [highlight, setHighlight] = useState<string | undefined>();
   const inputRef = useRef<HTMLInputElement>(null);
 
@@ -54,16 +68,17 @@ export function App() {
       return;
     }
     setFormError(undefined);
-    const key = entryKey(parsed.ids);
+    const missingFiles = skipMissing ? ('skip' as const) : undefined;
+    const key = entryKey(parsed.ids, missingFiles);
     setHighlight(key);
     if (!entries.some((x) => x.key === key)) {
-      setEntries((prev) => [...prev, { key, fileIds: parsed.ids, autoStart: true }]);
+      setEntries((prev) => [...prev, { key, fileIds: parsed.ids, missingFiles, autoStart: true }]);
     }
     setText('');
   };
 
   const remove = (entry: Entry) => {
-    clearJob(defaultStorage(), entry.fileIds);
+    clearJob(defaultStorage(), entry.fileIds, entry.missingFiles);
     setEntries((prev) => prev.filter((x) => x.key !== entry.key));
     inputRef.current?.focus();
   };
@@ -103,6 +118,10 @@ export function App() {
               Prepare
             </button>
           </div>
+          <label className="demo__check">
+            <input type="checkbox" checked={skipMissing} onChange={(e) => setSkipMissing(e.target.checked)} />
+            Skip missing files (leave out ids that do not exist instead of failing)
+          </label>
           <p id="file-ids-hint" className="demo__hint">
             Separate ids with commas or spaces. Examples:{' '}
             {EXAMPLES.map((ex, i) => (
@@ -135,22 +154,27 @@ export function App() {
         ) : (
           <ul className="demo__jobs">
             {entries.map((entry) => {
-              const state = states[entry.key];
+              const { state, skippedFileIds } = shown[entry.key] ?? {};
+              const ids = entry.fileIds.join(', ');
               return (
                 <li
                   key={entry.key}
                   className="demo__job"
-                  data-file-ids={entry.key}
+                  data-file-ids={entry.fileIds.join(',')}
+                  data-missing-files={entry.missingFiles}
                   data-highlight={highlight === entry.key ? 'true' : undefined}
                 >
                   <div className="demo__job-label">
-                    <span>Files {entry.fileIds.join(', ')}</span>
+                    <span>
+                      Files {ids}
+                      {entry.missingFiles && ' (skipping missing files)'}
+                    </span>
                     {state !== 'preparing' && (
                       <button
                         type="button"
                         className="demo__link"
                         onClick={() => remove(entry)}
-                        aria-label={`Remove files ${entry.fileIds.join(', ')} from this list`}
+                        aria-label={`Remove files ${ids}${entry.missingFiles ? ' (skipping missing files)' : ''} from this list`}
                       >
                         Remove
                       </button>
@@ -159,8 +183,21 @@ export function App() {
                   <DownloadButton
                     fileIds={entry.fileIds}
                     autoStart={entry.autoStart}
-                    onStateChange={(s) => setStates((prev) => (prev[entry.key] === s ? prev : { ...prev, [entry.key]: s }))}
+                    options={entry.missingFiles ? { missingFiles: entry.missingFiles } : undefined}
+                    onStateChange={(s, d) =>
+                      setShown((prev) => ({
+                        ...prev,
+                        [entry.key]: { state: s, skippedFileIds: s === 'ready' ? d.skippedFileIds : undefined },
+                      }))
+                    }
                   />
+                  {state === 'ready' && entry.missingFiles && (
+                    <p className="demo__skipped">
+                      {skippedFileIds?.length
+                        ? `Left out, not found: ${skippedFileIds.join(', ')}`
+                        : 'Every requested file was found.'}
+                    </p>
+                  )}
                 </li>
               );
             })}

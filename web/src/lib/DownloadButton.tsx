@@ -35,9 +35,10 @@ export function buttonState(status: UseDownloadResult['status']): DownloadButton
 
 /**
  * One archive of fileIds, from the request to the browser's download: idle → preparing (a
- * progress bar with bytes and ETA, and Cancel) → ready (a link to the archive); failed shows
- * the reason and Retry. The box keeps its size in every state; style it with the --dlo-*
- * custom properties (see style.css).
+ * progress bar with bytes and ETA, and Cancel) → ready (the stable link to the archive, which
+ * the facade signs afresh on each click, so a page left open for hours still downloads);
+ * failed shows the reason and Retry. The box keeps its size in every state; style it with the
+ * --dlo-* custom properties (see style.css).
  */
 export function DownloadButton({ fileIds, autoStart = false, label, options, className, onStateChange }: DownloadButtonProps) {
   const d = useDownload(fileIds, { ...options, autoStart });
@@ -71,6 +72,7 @@ export function DownloadButton({ fileIds, autoStart = false, label, options, cla
     onChange.current?.(state, dRef.current);
   }, [state]);
 
+  const retried = d.attempts !== undefined && d.attempts > 1;
   const n = new Set(fileIds).size;
   const files = `${n} file${n === 1 ? '' : 's'}`;
   let title: string;
@@ -88,7 +90,9 @@ export function DownloadButton({ fileIds, autoStart = false, label, options, cla
       detail = d.etaSeconds ? `ready in about ${formatDuration(d.etaSeconds)}` : '';
       break;
     case 'processing':
-      title = 'Preparing archive…';
+      // A retried worker starts again from 0: say so, or the bar going back looks like a bug.
+      // In the title, an aria-live region, so the restart is announced once.
+      title = retried ? `Preparing archive, attempt ${d.attempts}…` : 'Preparing archive…';
       detail = [
         d.bytesTotal !== undefined ? `${formatBytes(d.bytesDone ?? 0)} of ${formatBytes(d.bytesTotal)}` : '',
         formatEta(d.etaSeconds),
@@ -124,10 +128,20 @@ export function DownloadButton({ fileIds, autoStart = false, label, options, cla
   const percent = state === 'ready' ? 100 : d.progress;
   const valueText =
     d.status === 'processing'
-      ? [`${percent}%`, d.bytesTotal !== undefined ? `${formatBytes(d.bytesDone ?? 0)} of ${formatBytes(d.bytesTotal)}` : '', formatEta(d.etaSeconds)]
+      ? [
+          `${percent}%`,
+          d.bytesTotal !== undefined ? `${formatBytes(d.bytesDone ?? 0)} of ${formatBytes(d.bytesTotal)}` : '',
+          retried ? `attempt ${d.attempts}` : '',
+          formatEta(d.etaSeconds),
+        ]
           .filter(Boolean)
           .join(', ')
       : `${percent}%, ${title.replace(/…$/, '')}`;
+
+  // Files left out are worth a word (it is announced); the checksum is not.
+  const skipped = state === 'ready' ? d.skippedFileIds ?? [] : [];
+  const notice = d.notice ?? (skipped.length ? `Left out, not found: ${skipped.join(', ')}` : undefined);
+  const readyNote = state === 'ready' && d.sha256 ? `sha256 ${d.sha256.slice(0, 16)}…` : '';
 
   let action;
   switch (state) {
@@ -157,7 +171,7 @@ export function DownloadButton({ fileIds, autoStart = false, label, options, cla
         <a
           ref={actionRef}
           className="dlo__button dlo__button--primary"
-          href={d.downloadUrl}
+          href={d.archiveUrl ?? d.downloadUrl}
           download={d.jobId ? `download-${d.jobId}.zip` : true}
           rel="noopener"
           onClick={d.markDownloaded}
@@ -216,8 +230,8 @@ export function DownloadButton({ fileIds, autoStart = false, label, options, cla
         </span>
         {action}
       </div>
-      <div className="dlo__notice" role={d.notice ? 'status' : undefined} title={d.notice}>
-        {d.notice ?? (state === 'ready' && d.sha256 ? `sha256 ${d.sha256.slice(0, 16)}…` : '')}
+      <div className="dlo__notice" role={notice ? 'status' : undefined} title={notice ?? (readyNote ? d.sha256 : undefined)}>
+        {notice ?? readyNote}
       </div>
     </div>
   );

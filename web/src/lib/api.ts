@@ -1,5 +1,5 @@
 import { isAbortError, parseRetryAfter } from './backoff';
-import type { CancelResponse, ErrorBody, InitiateResponse, StatusDocument } from './types';
+import type { CancelResponse, ErrorBody, InitiateResponse, MissingFilesPolicy, StatusDocument } from './types';
 
 /** How the client reaches the facade. */
 export interface ApiConfig {
@@ -99,15 +99,20 @@ async function request<T>(
   );
 }
 
-/** POST /v1/download/initiate. The same idempotencyKey and ids always name the same job. */
+/**
+ * POST /v1/download/initiate. The same idempotencyKey and request always name the same job.
+ * missing_files is sent only for 'skip': 'fail' is the default, and an older facade refuses
+ * fields it does not know.
+ */
 export function initiate(
   cfg: ApiConfig,
   fileIds: number[],
   idempotencyKey: string,
   signal?: AbortSignal,
+  missingFiles?: MissingFilesPolicy,
 ): Promise<InitiateResponse> {
   return request(cfg, 'POST', '/v1/download/initiate', {
-    body: { file_ids: fileIds },
+    body: missingFiles === 'skip' ? { file_ids: fileIds, missing_files: 'skip' } : { file_ids: fileIds },
     headers: { 'Idempotency-Key': idempotencyKey },
     signal,
   });
@@ -126,6 +131,18 @@ export function cancelJob(cfg: ApiConfig, jobId: string, signal?: AbortSignal): 
 /** The Server-Sent Events stream of a job. */
 export function eventsUrl(cfg: ApiConfig, jobId: string): string {
   return url(cfg, `/v1/download/events/${encodeURIComponent(jobId)}`);
+}
+
+/**
+ * Where a status document's archiveUrl points: a path is the facade's (baseUrl + path), an
+ * absolute http(s) URL is taken as it is; anything else is not a link to follow (undefined).
+ */
+export function archiveLink(cfg: Pick<ApiConfig, 'baseUrl'>, archiveUrl: string | undefined): string | undefined {
+  if (!archiveUrl) return undefined;
+  if (/^https?:\/\//i.test(archiveUrl)) return archiveUrl;
+  // '//host/…' would leave the facade's origin.
+  if (archiveUrl.startsWith('/') && !archiveUrl.startsWith('//')) return url(cfg, archiveUrl);
+  return undefined;
 }
 
 /** A random UUID v4, also where crypto.randomUUID is missing (pages not served securely). */

@@ -2,7 +2,7 @@ export { DownloadButton, buttonState } from './DownloadButton';
 export type { DownloadButtonProps, DownloadButtonState } from './DownloadButton';
 export { useDownload, statusQueryKey } from './useDownload';
 export type { DownloadStatus, RetryInfo, UseDownloadOptions, UseDownloadResult } from './useDownload';
-export { ApiError, cancelJob, eventsUrl, getStatus, initiate, isRetryable, resolveTraceparent } from './api';
+export { ApiError, archiveLink, cancelJob, eventsUrl, getStatus, initiate, isRetryable, resolveTraceparent } from './api';
 export type { ApiConfig, Traceparent } from './api';
 export { backoffDelay, parseRetryAfter } from './backoff';
 export type { BackoffOptions } from './backoff';
@@ -10,4 +10,4 @@ export { clearJob, listJobs, loadJob, normalizeFileIds, saveJob, storageKey, STO
 export type { StoredJob } from './storage';
 export { formatBytes, formatDuration, formatEta } from './format';
 export { CODE_CANCELLED, isTerminal } from './types';
-export type { CancelResponse, ErrorBody, InitiateResponse, JobStatus, StatusDocument } from './types';
+export type { CancelResponse, ErrorBody, InitiateResponse, JobStatus, MissingFilesPolicy, StatusDocument } from './types';

@@ -1,7 +1,9 @@
 /**
- * Remembers each browser's jobs in localStorage, keyed by the sorted file ids, so that a reload
- * or another tab resumes the job instead of starting a second one.
+ * Remembers each browser's jobs in localStorage, keyed by the sorted file ids (and the
+ * missing-files policy when it is not the default), so that a reload or another tab resumes the
+ * job instead of starting a second one.
  */
+import type { MissingFilesPolicy } from './types';
 
 export const STORAGE_PREFIX = 'download-operator:job:';
 
@@ -14,6 +16,8 @@ export interface StoredJob {
   jobId?: string;
   /** Epoch milliseconds of the initiate. */
   createdAt: number;
+  /** 'skip' when missing ids are left out; absent for the default, 'fail'. */
+  missingFiles?: 'skip';
 }
 
 /** Sorted, de-duplicated ids: the canonical form of a request. */
@@ -21,8 +25,18 @@ export function normalizeFileIds(fileIds: readonly number[]): number[] {
   return Array.from(new Set(fileIds)).sort((a, b) => a - b);
 }
 
-export function storageKey(fileIds: readonly number[]): string {
-  return STORAGE_PREFIX + normalizeFileIds(fileIds).join(',');
+/** 'skip' or undefined: 'fail' is the facade's default, so it is the same request as none. */
+export function skipMissing(missingFiles: MissingFilesPolicy | undefined): 'skip' | undefined {
+  return missingFiles === 'skip' ? 'skip' : undefined;
+}
+
+/**
+ * The ids, plus ':skip' when missing ids are skipped: the same ids with another policy are
+ * another archive, and must not resume this one. Default-policy keys are those of older versions.
+ */
+export function storageKey(fileIds: readonly number[], missingFiles?: MissingFilesPolicy): string {
+  const suffix = skipMissing(missingFiles) ? ':skip' : '';
+  return STORAGE_PREFIX + normalizeFileIds(fileIds).join(',') + suffix;
 }
 
 /** window.localStorage when it can be used (it throws in some private modes), else null. */
@@ -46,15 +60,20 @@ function parse(raw: string | null): StoredJob | undefined {
       idempotencyKey: v.idempotencyKey,
       jobId: v.jobId,
       createdAt: typeof v.createdAt === 'number' ? v.createdAt : 0,
+      ...(v.missingFiles === 'skip' ? { missingFiles: 'skip' as const } : {}),
     };
   } catch {
     return undefined;
   }
 }
 
-export function loadJob(storage: Storage | null, fileIds: readonly number[]): StoredJob | undefined {
+export function loadJob(
+  storage: Storage | null,
+  fileIds: readonly number[],
+  missingFiles?: MissingFilesPolicy,
+): StoredJob | undefined {
   try {
-    return parse(storage?.getItem(storageKey(fileIds)) ?? null);
+    return parse(storage?.getItem(storageKey(fileIds, missingFiles)) ?? null);
   } catch {
     return undefined;
   }
@@ -62,15 +81,16 @@ export function loadJob(storage: Storage | null, fileIds: readonly number[]): St
 
 export function saveJob(storage: Storage | null, job: StoredJob): void {
   try {
-    storage?.setItem(storageKey(job.fileIds), JSON.stringify({ ...job, fileIds: normalizeFileIds(job.fileIds) }));
+    // JSON leaves out an undefined missingFiles: default-policy entries are as they always were.
+    storage?.setItem(storageKey(job.fileIds, job.missingFiles), JSON.stringify({ ...job, fileIds: normalizeFileIds(job.fileIds) }));
   } catch {
     // Full or forbidden: resuming is a convenience, the download still works.
   }
 }
 
-export function clearJob(storage: Storage | null, fileIds: readonly number[]): void {
+export function clearJob(storage: Storage | null, fileIds: readonly number[], missingFiles?: MissingFilesPolicy): void {
   try {
-    storage?.removeItem(storageKey(fileIds));
+    storage?.removeItem(storageKey(fileIds, missingFiles));
   } catch {
     // see saveJob
   }

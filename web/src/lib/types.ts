@@ -11,6 +11,11 @@ export interface ErrorBody {
 export interface StatusDocument {
   jobId: string;
   status: JobStatus;
+  /**
+   * processing only. The worker attempt the progress belongs to (1 for the first): a retried
+   * worker starts again from 0 bytes, so bytesDone and progress may go down when this goes up.
+   */
+  attempts?: number;
   /** processing only */
   progress?: number;
   bytesDone?: number;
@@ -21,9 +26,24 @@ export interface StatusDocument {
   expiresAt?: string;
   size?: number;
   sha256?: string;
+  /**
+   * completed only: the stable link to the archive, relative to the facade (e.g.
+   * `/v1/download/{jobId}/archive`). It answers 302 to a freshly signed URL whenever it is
+   * called while the job exists, unlike downloadUrl, which expires. Older facades omit it.
+   */
+  archiveUrl?: string;
+  /** completed only: requested ids left out because they do not exist (missing_files "skip"). */
+  skippedFileIds?: number[];
   /** failed only: the Failed condition's reason (e.g. SourceNotFound) or Cancelled */
   error?: ErrorBody;
 }
+
+/**
+ * What an archive does about requested ids that do not exist: `fail` (the facade's default)
+ * fails the whole job with SourceNotFound; `skip` leaves them out and lists them in
+ * skippedFileIds (the job still fails when every id is missing).
+ */
+export type MissingFilesPolicy = 'skip' | 'fail';
 
 /** The 202 answer of POST /v1/download/initiate. */
 export interface InitiateResponse {

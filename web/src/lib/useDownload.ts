@@ -2,6 +2,7 @@ import { QueryClient, QueryClientContext, useQuery } from '@tanstack/react-query
 import { useCallback, useContext, useEffect, useMemo, useRef, useState } from 'react';
 import {
   ApiError,
+  archiveLink,
   cancelJob,
   eventsUrl,
   getStatus,
@@ -12,8 +13,8 @@ import {
   type ApiConfig,
 } from './api';
 import { backoffDelay, isAbortError, sleep, type BackoffOptions } from './backoff';
-import { clearJob, defaultStorage, loadJob, normalizeFileIds, saveJob, storageKey } from './storage';
-import { CODE_CANCELLED, isTerminal, type ErrorBody, type StatusDocument } from './types';
+import { clearJob, defaultStorage, loadJob, normalizeFileIds, saveJob, skipMissing, storageKey } from './storage';
+import { CODE_CANCELLED, isTerminal, type ErrorBody, type MissingFilesPolicy, type StatusDocument } from './types';
 
 /**
  * What the hook reports:
@@ -38,6 +39,12 @@ export type DownloadStatus =
 export interface UseDownloadOptions extends ApiConfig {
   /** Initiate on mount when no job of these ids is remembered. Default true. */
   autoStart?: boolean;
+  /**
+   * What to do about requested ids that do not exist: 'fail' (the facade's default) fails the
+   * job; 'skip' leaves them out (skippedFileIds lists them). A different policy is a different
+   * job: it is remembered apart from the same ids' default one.
+   */
+  missingFiles?: MissingFilesPolicy;
   /** How often the status is polled without a live event stream. Default 3000. */
   pollIntervalMs?: number;
   /** How often the status is still polled while the event stream is live, as a safety net. Default 30000. */
@@ -73,15 +80,30 @@ export interface RetryInfo {
 export interface UseDownloadResult {
   status: DownloadStatus;
   jobId?: string;
-  /** 0..100; 100 when completed. */
+  /** 0..100; 100 when completed. That of the current worker attempt: a retry starts again from 0. */
   progress: number;
+  /**
+   * processing only: the worker attempt the progress belongs to, 1 for the first (as the facade
+   * reports it; older facades do not).
+   */
+  attempts?: number;
   bytesDone?: number;
   bytesTotal?: number;
   etaSeconds?: number;
+  /** completed only: the presigned storage URL, valid until expiresAt. */
   downloadUrl?: string;
+  /**
+   * completed only: the stable link (the facade's baseUrl + the document's archiveUrl), which
+   * redirects to a freshly signed URL whenever it is followed while the job exists. Prefer it
+   * to downloadUrl, which runs out; undefined with a facade that does not offer it.
+   */
+  archiveUrl?: string;
+  /** When downloadUrl stops working (the stable link keeps working while the job exists). */
   expiresAt?: string;
   size?: number;
   sha256?: string;
+  /** completed only: requested ids left out because they do not exist (missingFiles 'skip'). */
+  skippedFileIds?: number[];
   /** Why the job failed (failed), or why it could not be asked for. */
   error?: ErrorBody;
   /** Something worth telling the user that is not an error (a saved job that no longer exists). */
@@ -135,8 +157,15 @@ function useClient(explicit?: QueryClient): QueryClient {
   return fallbackClient;
 }
 
-function initialState(key: string, ids: number[], storage: Storage | null, autoStart: boolean, now: number): State {
-  const stored = loadJob(storage, ids);
+function initialState(
+  key: string,
+  ids: number[],
+  missingFiles: 'skip' | undefined,
+  storage: Storage | null,
+  autoStart: boolean,
+  now: number,
+): State {
+  const stored = loadJob(storage, ids, missingFiles);
   const base = { key, createdAt: now, resumed: false, cancelling: false };
   if (stored?.jobId) {
     return { ...base, phase: 'tracking', jobId: stored.jobId, idempotencyKey: stored.idempotencyKey, createdAt: stored.createdAt, resumed: true };
@@ -149,13 +178,21 @@ function initialState(key: string, ids: number[], storage: Storage | null, autoS
   return { ...base, phase: 'idle' };
 }
 
-/** The order of a job's states; a document never replaces a newer one (a slow poll racing an event). */
+/**
+ * The order of a job's states; a document never replaces a newer one (a slow poll racing an
+ * event). While processing, a later worker attempt is newer whatever its bytesDone (a retry
+ * starts again from 0); within one attempt bytes only grow, so fewer means an older document.
+ * A document without attempts counts as the first (the facade leaves it out before the first
+ * worker starts, and an older facade never sends it: then bytes alone decide, as they did).
+ */
 function isNewer(prev: StatusDocument | undefined, next: StatusDocument): boolean {
   if (!prev || prev.jobId !== next.jobId) return true;
   const rank = (d: StatusDocument) => (isTerminal(d) ? 2 : d.status === 'processing' ? 1 : 0);
   if (rank(next) !== rank(prev)) return rank(next) > rank(prev);
-  if (next.status === 'processing') return (next.bytesDone ?? 0) >= (prev.bytesDone ?? 0);
-  return true;
+  if (next.status !== 'processing') return true;
+  const attempt = (d: StatusDocument) => d.attempts ?? 1;
+  if (attempt(next) !== attempt(prev)) return attempt(next) > attempt(prev);
+  return (next.bytesDone ?? 0) >= (prev.bytesDone ?? 0);
 }
 
 function errorBody(e: unknown): ErrorBody {
@@ -185,8 +222,9 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
   const storage = options.storage === undefined ? defaultStorage() : options.storage;
   const client = useClient(options.queryClient);
 
-  // Everything below depends on the ids' canonical form, not on the array's identity.
-  const key = storageKey(fileIds);
+  // Everything below depends on the ids' canonical form (and the policy), not on the array's identity.
+  const missingFiles = skipMissing(options.missingFiles);
+  const key = storageKey(fileIds, missingFiles);
   const ids = useMemo(() => normalizeFileIds(fileIds), [key]); // eslint-disable-line react-hooks/exhaustive-deps
 
   // The latest options, for callbacks and effects that should not restart when they change.
@@ -208,11 +246,11 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     [],
   );
 
-  const [state, setState] = useState<State>(() => initialState(key, ids, storage, autoStart, now()));
+  const [state, setState] = useState<State>(() => initialState(key, ids, missingFiles, storage, autoStart, now()));
   let current = state;
   if (state.key !== key) {
     // New ids: start from what is remembered for them (React re-renders at once).
-    current = initialState(key, ids, storage, autoStart, now());
+    current = initialState(key, ids, missingFiles, storage, autoStart, now());
     setState(current);
   }
   const { phase, jobId } = current;
@@ -229,20 +267,20 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     const idem = current.idempotencyKey;
     const createdAt = current.createdAt;
     // Remembered before the request leaves: a reload in between replays the same key.
-    saveJob(storage, { fileIds: ids, idempotencyKey: idem, createdAt });
+    saveJob(storage, { fileIds: ids, missingFiles, idempotencyKey: idem, createdAt });
     const unmount = new AbortController();
     const cancelSleep = new AbortController();
     initiateCancel.current = cancelSleep;
     const mine = (s: State) => same(s) && s.phase === 'initiating' && s.idempotencyKey === idem;
     const finishCancelled = () => {
-      clearJob(storage, ids);
+      clearJob(storage, ids, missingFiles);
       setState((s) => (mine(s) ? { ...s, phase: 'cancelled', cancelling: false, retrying: undefined } : s));
     };
 
     void (async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          const resp = await initiate(api, ids, idem, unmount.signal);
+          const resp = await initiate(api, ids, idem, unmount.signal, missingFiles);
           if (unmount.signal.aborted) return;
           if (cancelRequested.current) {
             // Cancelled while the request was in flight: the job exists, so remove it.
@@ -250,7 +288,7 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
             finishCancelled();
             return;
           }
-          saveJob(storage, { fileIds: ids, idempotencyKey: idem, createdAt, jobId: resp.jobId });
+          saveJob(storage, { fileIds: ids, missingFiles, idempotencyKey: idem, createdAt, jobId: resp.jobId });
           setState((s) =>
             mine(s)
               ? { ...s, phase: 'tracking', jobId: resp.jobId, resumed: false, initialEta: resp.etaSeconds, retrying: undefined }
@@ -264,7 +302,7 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
             return;
           }
           if (!isRetryable(e) || attempt > maxInitiateRetries) {
-            clearJob(storage, ids);
+            clearJob(storage, ids, missingFiles);
             setState((s) => (mine(s) ? { ...s, phase: 'failed', error: errorBody(e), retrying: undefined } : s));
             return;
           }
@@ -375,7 +413,7 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     const gone = e instanceof ApiError && (e.status === 404 || e.status === 400);
     const last = query.data?.jobId === jobId ? query.data : undefined;
     client.removeQueries({ queryKey, exact: true });
-    clearJob(storage, ids);
+    clearJob(storage, ids, missingFiles);
     if (gone && current.resumed && !last) {
       // The remembered job no longer exists (expired, cancelled elsewhere): start afresh.
       setState((s) =>
@@ -409,8 +447,8 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
   // Cancelled by someone else (another tab, a DELETE with the jobId): forget it here too.
   const cancelledElsewhere = doc?.status === 'failed' && doc.error?.code === CODE_CANCELLED;
   useEffect(() => {
-    if (cancelledElsewhere) clearJob(storage, ids);
-  }, [cancelledElsewhere, storage, ids]);
+    if (cancelledElsewhere) clearJob(storage, ids, missingFiles);
+  }, [cancelledElsewhere, storage, ids, missingFiles]);
 
   // A completed job's link expires: look again when it does (the controller refreshes links
   // while the archive is kept), and call it expired if the link is still out of date.
@@ -422,7 +460,7 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     let live = true;
     const expire = () => {
       if (!live) return;
-      clearJob(storage, ids);
+      clearJob(storage, ids, missingFiles);
       setState((s) => (same(s) && s.jobId === jobId ? { ...s, phase: 'expired' } : s));
     };
     const fire = async () => {
@@ -450,7 +488,7 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     if (!storage || typeof window === 'undefined') return;
     const onStorage = (e: StorageEvent) => {
       if (e.key !== key) return;
-      const stored = loadJob(storage, ids);
+      const stored = loadJob(storage, ids, missingFiles);
       const now = stateRef.current;
       if (!stored?.jobId || now.phase === 'initiating' || now.phase === 'tracking') return;
       cancelRequested.current = false;
@@ -473,7 +511,7 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     }
     cancelRequested.current = false;
     if (s.jobId) client.removeQueries({ queryKey: statusQueryKey(opts.current.baseUrl, s.jobId), exact: true });
-    clearJob(storage, ids);
+    clearJob(storage, ids, missingFiles);
     setState((prev) =>
       same(prev)
         ? {
@@ -521,7 +559,7 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
         return;
       }
     }
-    clearJob(storage, ids);
+    clearJob(storage, ids, missingFiles);
     await client.cancelQueries({ queryKey: qk, exact: true });
     setState((p) => (same(p) && p.jobId === id ? { ...p, phase: 'cancelled', cancelling: false } : p));
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -530,7 +568,7 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
   // Starting and retrying are the same: both do nothing while a job is being prepared.
   const start = retry;
 
-  const markDownloaded = useCallback(() => clearJob(storage, ids), [storage, ids]);
+  const markDownloaded = useCallback(() => clearJob(storage, ids, missingFiles), [storage, ids, missingFiles]);
 
   // ---- what the caller sees ----------------------------------------------------------------
   let status: DownloadStatus;
@@ -552,14 +590,17 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     status,
     jobId,
     progress: status === 'completed' ? 100 : status === 'processing' ? clamp(doc?.progress ?? 0) : 0,
+    attempts: status === 'processing' ? doc?.attempts : undefined,
     bytesDone: status === 'processing' ? doc?.bytesDone : completed?.size,
     bytesTotal: status === 'processing' ? doc?.bytesTotal : completed?.size,
     etaSeconds:
       status === 'processing' ? doc?.etaSeconds : status === 'pending' || status === 'initiating' ? current.initialEta : undefined,
     downloadUrl: completed?.downloadUrl,
+    archiveUrl: archiveLink(api, completed?.archiveUrl),
     expiresAt: completed?.expiresAt,
     size: completed?.size,
     sha256: completed?.sha256,
+    skippedFileIds: completed?.skippedFileIds,
     error: status === 'failed' ? error : undefined,
     notice: current.notice,
     retrying: status === 'initiating' || status === 'pending' || status === 'processing' ? retrying : undefined,
