@@ -46,7 +46,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
-	"github.com/download-operator/download-operator/internal/controller"
 )
 
 // Pattern is the route the handler serves; Path builds a request for it.
@@ -116,7 +115,7 @@ func Judge(d *downloadv1alpha1.Download, now time.Time) Verdict {
 			// Completed always records both; without them there is nothing to sign.
 			return Verdict{Status: http.StatusNotFound, Code: CodeNotFound}
 		}
-		expires := controller.ExpiresAt(d)
+		expires := d.ExpiresAt()
 		if expires.Sub(now) < minValidity {
 			return Verdict{Status: http.StatusGone, Code: CodeExpired}
 		}

@@ -26,6 +26,7 @@ import (
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/events"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/statusdoc"
 	"github.com/download-operator/download-operator/test/eventsink"
 )
 
@@ -84,6 +85,9 @@ var _ = Describe("Completion events", func() {
 		Expect(data.Status.Size).To(HaveValue(Equal(done.Status.Archive.Size)))
 		Expect(data.Status.SHA256).To(Equal(done.Status.Archive.SHA256))
 		Expect(data.Status.Error).To(BeNil())
+		Expect(data.Status.DownloadURL).To(BeEmpty(), "events may be stored and forwarded")
+		Expect(data.Status.ArchiveURL).To(Equal(data.ArchiveURL))
+		Expect(data.Status.ArchiveExpiresAt).To(Equal(done.ExpiresAt().UTC().Format(time.RFC3339)))
 	})
 
 	It("sends failed, with the public reason only, for a Download that fails", func() {
@@ -100,6 +104,8 @@ var _ = Describe("Completion events", func() {
 		data := expectEnvelope(got[events.TypeFailed], failed, events.TypeFailed)
 		Expect(data.Status.Status).To(Equal("failed"))
 		Expect(data.Status.Error).To(HaveValue(HaveField("Code", downloadv1alpha1.ReasonSourceNotFound)))
+		Expect(data.Status.Error.Message).To(Equal(statusdoc.FailureText(downloadv1alpha1.ReasonSourceNotFound)),
+			"the worker's message names 99999 only inside a key, so the text names no id")
 		Expect(string(got[events.TypeFailed].Body)).NotTo(ContainSubstring("files/99999"),
 			"the condition's message is for operators")
 	})

@@ -40,7 +40,7 @@ const urlRefreshFraction = 5
 // once ttlSecondsAfterFinished has passed. The finalizer then removes the archive.
 func (r *DownloadReconciler) reconcileFinished(ctx context.Context, original, download *downloadv1alpha1.Download) (ctrl.Result, error) {
 	now := r.Clock.Now()
-	if !now.Before(ExpiresAt(download)) {
+	if !now.Before(download.ExpiresAt()) {
 		logf.FromContext(ctx).Info("ttlSecondsAfterFinished passed; deleting the Download")
 		err := r.Delete(ctx, download, client.PropagationPolicy(metav1.DeletePropagationBackground))
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -58,7 +58,7 @@ func (r *DownloadReconciler) reconcileFinished(ctx context.Context, original, do
 func (r *DownloadReconciler) signURL(ctx context.Context, download *downloadv1alpha1.Download) error {
 	now := r.Clock.Now()
 	validity := time.Duration(ptr.Deref(download.Spec.URLExpirySeconds, downloadv1alpha1.DefaultURLExpirySeconds)) * time.Second
-	validity = min(validity, ExpiresAt(download).Sub(now))
+	validity = min(validity, download.ExpiresAt().Sub(now))
 	if validity < time.Second {
 		return nil
 	}
@@ -75,13 +75,6 @@ func (r *DownloadReconciler) signURL(ctx context.Context, download *downloadv1al
 	return nil
 }
 
-// ExpiresAt is when a finished Download and its archive are deleted. The controller deletes it
-// then, and the archive link endpoint (internal/archivelink) signs nothing past it.
-func ExpiresAt(download *downloadv1alpha1.Download) time.Time {
-	ttl := time.Duration(ptr.Deref(download.Spec.TTLSecondsAfterFinished, downloadv1alpha1.DefaultTTLSecondsAfterFinished)) * time.Second
-	return download.Status.CompletionTime.Add(ttl)
-}
-
 // urlRefreshAt is when a Completed Download's URL is signed again. It reports false when the URL
 // never needs it: one that already lasts until the Download's own expiry cannot be extended.
 func urlRefreshAt(download *downloadv1alpha1.Download) (time.Time, bool) {
@@ -91,7 +84,7 @@ func urlRefreshAt(download *downloadv1alpha1.Download) (time.Time, bool) {
 		return time.Time{}, false
 	case urlExpiresAt == nil:
 		return time.Time{}, true
-	case !urlExpiresAt.Time.Before(ExpiresAt(download)):
+	case !urlExpiresAt.Time.Before(download.ExpiresAt()):
 		return time.Time{}, false
 	}
 	validity := time.Duration(ptr.Deref(download.Spec.URLExpirySeconds, downloadv1alpha1.DefaultURLExpirySeconds)) * time.Second
@@ -105,7 +98,7 @@ const minFinishedRequeue = time.Second
 
 // nextVisit is the earliest moment a finished Download needs attention again.
 func (r *DownloadReconciler) nextVisit(download *downloadv1alpha1.Download) time.Time {
-	next := ExpiresAt(download)
+	next := download.ExpiresAt()
 	if refresh, due := urlRefreshAt(download); due && refresh.Before(next) {
 		next = refresh
 	}

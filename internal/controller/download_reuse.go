@@ -338,7 +338,7 @@ func (r *DownloadReconciler) storedArchive(ctx context.Context, download *downlo
 		archive := candidate.Status.Archive
 		if candidate.UID == download.UID || candidate.Status.Phase != downloadv1alpha1.PhaseCompleted || archive == nil ||
 			candidate.Status.ContentDigest != digest || !candidate.DeletionTimestamp.IsZero() ||
-			candidate.Spec.ReusePolicy == downloadv1alpha1.ReuseNever || !now.Before(ExpiresAt(candidate)) ||
+			candidate.Spec.ReusePolicy == downloadv1alpha1.ReuseNever || !now.Before(candidate.ExpiresAt()) ||
 			!sameRequest(candidate.Spec, download.Spec) {
 			continue
 		}

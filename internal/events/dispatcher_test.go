@@ -196,8 +196,10 @@ func TestDeliversSignedCloudEvents(t *testing.T) {
 		eventType string
 		status    string
 	}{
-		{done, events.TypeCompleted, `{"jobId":"` + done.Name + `","status":"completed","size":2100,"sha256":"` + strings.Repeat("ab", 32) + `","skippedFileIds":[99999]}`},
-		{broken, events.TypeFailed, `{"jobId":"` + broken.Name + `","status":"failed","error":{"code":"SourceNotFound"}}`},
+		{done, events.TypeCompleted, `{"jobId":"` + done.Name + `","status":"completed","archiveUrl":"` + publicBase + `/v1/download/` + done.Name +
+			`/archive","archiveExpiresAt":"2026-03-01T13:00:00Z","skippedFileIds":[99999],"size":2100,"sha256":"` + strings.Repeat("ab", 32) + `"}`},
+		// The condition names 99999 only inside a key, so the text names no id.
+		{broken, events.TypeFailed, `{"jobId":"` + broken.Name + `","status":"failed","error":{"code":"SourceNotFound","message":"some of the requested files do not exist"}}`},
 	} {
 		got := receiver.Of(c.download.Name)
 		if len(got) != 1 {

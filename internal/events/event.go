@@ -24,10 +24,10 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/statusdoc"
 )
 
 // The event types. A Download's status implies each at most once (Implied).
@@ -79,77 +79,31 @@ func Source(download *downloadv1alpha1.Download) string {
 	return fmt.Sprintf("/apis/%s/namespaces/%s/downloads/%s", downloadv1alpha1.GroupVersion, download.Namespace, download.Name)
 }
 
-// ArchivePath is the facade's stable link of a job's archive, relative to its public base URL.
-func ArchivePath(jobID string) string { return "/v1/download/" + jobID + "/archive" }
-
 // Data is an event's data.
 type Data struct {
 	JobID     string `json:"jobId"`
 	Namespace string `json:"namespace"`
-	// Status is the job's status document when the event was sent.
-	Status Status `json:"status"`
+	// Status is the job's status document (internal/statusdoc) when the event was sent, without
+	// the presigned URL and its expiry: events may be stored and forwarded, and the stable link
+	// replaces a URL that expires. Its archiveUrl, once completed, is ArchiveURL.
+	Status statusdoc.Document `json:"status"`
 	// ArchiveURL is the stable link of the archive: absolute with --public-base-url, else a path
-	// on the facade. It answers once the job completed, for as long as the job exists.
+	// on the facade. It answers once the job completed, until status.archiveExpiresAt.
 	ArchiveURL string `json:"archiveUrl"`
 }
 
-// Status has the fields and values of the facade's status document
-// (GET /v1/download/status/{jobId}), without the presigned URL and its expiry: events may be
-// stored and forwarded, and the stable link replaces a URL that expires.
-type Status struct {
-	JobID  string `json:"jobId"`
-	Status string `json:"status"`
-
-	// processing
-	Progress   *int32 `json:"progress,omitempty"`
-	BytesDone  *int64 `json:"bytesDone,omitempty"`
-	BytesTotal *int64 `json:"bytesTotal,omitempty"`
-	EtaSeconds *int64 `json:"etaSeconds,omitempty"`
-	Attempts   *int32 `json:"attempts,omitempty"`
-
-	// completed
-	Size           *int64  `json:"size,omitempty"`
-	SHA256         string  `json:"sha256,omitempty"`
-	SkippedFileIDs []int64 `json:"skippedFileIds,omitempty"`
-
-	// failed
-	Error *Error `json:"error,omitempty"`
-}
-
-// Error is why a job failed: the reason of its Failed condition, one of api/v1alpha1's
-// constants. The condition's message stays out: it is written for operators and may name
-// buckets, keys and hosts.
-type Error struct {
-	Code string `json:"code"`
-}
-
-// statusOf maps a Download onto the status document.
-func statusOf(download *downloadv1alpha1.Download) Status {
-	st := &download.Status
-	s := Status{JobID: download.Name}
-	switch st.Phase {
-	case downloadv1alpha1.PhaseCompleted:
-		s.Status = "completed"
-		if st.Archive != nil {
-			s.Size, s.SHA256 = &st.Archive.Size, st.Archive.SHA256
-		}
-		s.SkippedFileIDs = st.SkippedFileIDs
-	case downloadv1alpha1.PhaseFailed:
-		s.Status = "failed"
-		s.Error = &Error{Code: downloadv1alpha1.ReasonBackoffLimitExceeded}
-		if c := meta.FindStatusCondition(st.Conditions, downloadv1alpha1.ConditionFailed); c != nil {
-			s.Error.Code = c.Reason
-		}
-	case downloadv1alpha1.PhaseProcessing:
-		s.Status = "processing"
-		s.Progress, s.BytesDone, s.BytesTotal, s.EtaSeconds = &st.Progress, &st.BytesDone, &st.BytesTotal, st.EtaSeconds
-		if st.Attempts > 0 {
-			s.Attempts = &st.Attempts
-		}
-	default:
-		s.Status = "pending"
+// dataOf is the data of download's events.
+func dataOf(download *downloadv1alpha1.Download, baseURL string) Data {
+	data := Data{
+		JobID: download.Name, Namespace: download.Namespace,
+		Status:     statusdoc.Of(download).WithoutPresignedURL(),
+		ArchiveURL: baseURL + statusdoc.ArchivePath(download.Name),
 	}
-	return s
+	if data.Status.ArchiveURL != "" {
+		// The document's link is relative to the facade; a receiver may not know where that is.
+		data.Status.ArchiveURL = data.ArchiveURL
+	}
+	return data
 }
 
 // encode builds the CloudEvent of eventType for download and returns it in the structured
@@ -168,11 +122,7 @@ func encode(download *downloadv1alpha1.Download, eventType string, now time.Time
 		when = download.Status.CompletionTime.Time
 	}
 	e.SetTime(when.UTC())
-	data := Data{
-		JobID: download.Name, Namespace: download.Namespace, Status: statusOf(download),
-		ArchiveURL: baseURL + ArchivePath(download.Name),
-	}
-	if err := e.SetData(event.ApplicationJSON, data); err != nil {
+	if err := e.SetData(event.ApplicationJSON, dataOf(download, baseURL)); err != nil {
 		return nil, fmt.Errorf("encoding the data of %s for Download %s/%s: %w", eventType, download.Namespace, download.Name, err)
 	}
 	if err := e.Validate(); err != nil {

@@ -19,6 +19,10 @@ package events
 import (
 	"slices"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 )
@@ -56,16 +60,66 @@ func TestTransitions(t *testing.T) {
 	}
 }
 
-func TestStatusOfAProcessingDownload(t *testing.T) {
+func TestDataOfAProcessingDownload(t *testing.T) {
 	d := &downloadv1alpha1.Download{Status: downloadv1alpha1.DownloadStatus{
 		Phase: downloadv1alpha1.PhaseProcessing, Progress: 40, BytesDone: 400, BytesTotal: 1000, Attempts: 2,
 	}}
-	d.Name = "job"
-	s := statusOf(d)
-	if s.Status != "processing" || *s.Progress != 40 || *s.BytesDone != 400 || *s.BytesTotal != 1000 || *s.Attempts != 2 || s.Error != nil || s.Size != nil {
-		t.Errorf("statusOf = %+v", s)
+	d.Name, d.Namespace = "job", "shop"
+	data := dataOf(d, "")
+	s := data.Status
+	if s.Status != "processing" || *s.Progress != 40 || *s.BytesDone != 400 || *s.BytesTotal != 1000 || *s.Attempts != 2 ||
+		s.Error != nil || s.Size != nil || s.ArchiveURL != "" || s.ArchiveExpiresAt != "" {
+		t.Errorf("dataOf(processing).Status = %+v", s)
 	}
-	if s := statusOf(&downloadv1alpha1.Download{}); s.Status != "pending" || s.Progress != nil {
-		t.Errorf("statusOf(new) = %+v", s)
+	if data.JobID != "job" || data.Namespace != "shop" || data.ArchiveURL != "/v1/download/job/archive" {
+		t.Errorf("dataOf(processing) = %+v", data)
+	}
+	if s := dataOf(&downloadv1alpha1.Download{}, "").Status; s.Status != "pending" || s.Progress != nil {
+		t.Errorf("dataOf(new).Status = %+v", s)
+	}
+}
+
+// TestDataOfACompletedDownload: the presigned URL and its expiry stay out of events, which may be
+// stored and forwarded; the stable link and when it stops working go in, the link absolute.
+func TestDataOfACompletedDownload(t *testing.T) {
+	done := metav1.NewTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	urlExpires := metav1.NewTime(done.Add(15 * time.Minute))
+	d := &downloadv1alpha1.Download{
+		ObjectMeta: metav1.ObjectMeta{Name: "job", Namespace: "shop"},
+		Spec:       downloadv1alpha1.DownloadSpec{FileIDs: []int64{1}, TTLSecondsAfterFinished: ptr.To[int32](7200)},
+		Status: downloadv1alpha1.DownloadStatus{
+			Phase: downloadv1alpha1.PhaseCompleted, CompletionTime: &done,
+			DownloadURL: "http://storage.internal/x.zip?X-Amz-Signature=s", URLExpiresAt: &urlExpires,
+			Archive: &downloadv1alpha1.ArchiveStatus{Bucket: "b", Key: "k", Size: 10, SHA256: "ab"},
+		},
+	}
+	data := dataOf(d, "https://downloads.example")
+	s := data.Status
+	if s.DownloadURL != "" || s.ExpiresAt != "" {
+		t.Errorf("the event carries the presigned URL: %+v", s)
+	}
+	if want := "https://downloads.example/v1/download/job/archive"; s.ArchiveURL != want || data.ArchiveURL != want {
+		t.Errorf("archiveUrl %q and status.archiveUrl %q, want both %q", data.ArchiveURL, s.ArchiveURL, want)
+	}
+	if s.Status != "completed" || s.ArchiveExpiresAt != "2026-03-01T14:00:00Z" || *s.Size != 10 || s.SHA256 != "ab" {
+		t.Errorf("dataOf(completed).Status = %+v", s)
+	}
+}
+
+// TestDataOfAFailedDownload: events carry the public text of the failure, never the condition's
+// message.
+func TestDataOfAFailedDownload(t *testing.T) {
+	d := &downloadv1alpha1.Download{
+		ObjectMeta: metav1.ObjectMeta{Name: "job"},
+		Spec:       downloadv1alpha1.DownloadSpec{FileIDs: []int64{70000, 99999}},
+		Status: downloadv1alpha1.DownloadStatus{Phase: downloadv1alpha1.PhaseFailed, Conditions: []metav1.Condition{{
+			Type: downloadv1alpha1.ConditionFailed, Status: metav1.ConditionTrue, Reason: downloadv1alpha1.ReasonSourceNotFound,
+			Message: `no source object in bucket "secret" for file ids 99999`,
+		}}},
+	}
+	s := dataOf(d, "").Status
+	if s.Status != "failed" || s.Error == nil || s.Error.Code != downloadv1alpha1.ReasonSourceNotFound ||
+		s.Error.Message != "file 99999 does not exist" || s.ArchiveURL != "" {
+		t.Errorf("dataOf(failed).Status = %+v (error %+v)", s, s.Error)
 	}
 }

@@ -292,7 +292,7 @@ func BenchmarkStatusLookup(b *testing.B) {
 }
 
 // documentOf is the status document of a Download that has not finished, as the facade's
-// statusOf builds it (pending or processing), for pricing its encoding.
+// statusdoc.Of builds it (pending or processing), for pricing its encoding.
 func documentOf(d *downloadv1alpha1.Download) *facade.Status {
 	st := &d.Status
 	s := &facade.Status{JobID: d.Name, Status: facade.StatusPending}

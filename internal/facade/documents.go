@@ -25,6 +25,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/statusdoc"
 )
 
 // document is a job's status document as polls and streams serve it. It is rendered once per
@@ -45,18 +46,18 @@ type document struct {
 	terminal      bool
 }
 
-// renderDocument is the only way from a Download to its document: statusOf maps it, and
+// renderDocument is the only way from a Download to its document: statusdoc.Of maps it, and
 // eventID places it in the job's lifecycle. Nothing in a document depends on the time it is
 // rendered (the ETA and the URL's expiry are the controller's values, in the Download), so a
 // document rendered at a change stays right until the next change.
 func renderDocument(d *downloadv1alpha1.Download) *document {
-	s := statusOf(d)
+	s := statusdoc.Of(d)
 	return newDocument(d.Name, d.UID, s, eventID(d, s))
 }
 
 // goneDocument is what a stream sends when the Download disappears before it saw the job finish.
 func goneDocument(jobID string) *document {
-	return newDocument(jobID, "", cancelledEvent(jobID), goneEventID)
+	return newDocument(jobID, "", statusdoc.Cancelled(jobID), goneEventID)
 }
 
 func newDocument(jobID string, uid types.UID, s *Status, id string) *document {
@@ -64,7 +65,7 @@ func newDocument(jobID string, uid types.UID, s *Status, id string) *document {
 	return &document{
 		jobID: jobID, uid: uid, code: code, body: body,
 		contentLength: []string{strconv.Itoa(len(body))},
-		eventID:       id, terminal: s.terminal(),
+		eventID:       id, terminal: s.Terminal(),
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/statusdoc"
 )
 
 const testJobID = "123e4567-e89b-42d3-a456-426614174000"
@@ -109,10 +110,16 @@ func TestPollsServeTheDocumentOfTheLatestUpdate(t *testing.T) {
 		d.ResourceVersion = "12"
 		d.Status.Phase, d.Status.DownloadURL = downloadv1alpha1.PhaseCompleted, "https://storage.example/archive.zip"
 		d.Status.URLExpiresAt = ptr.To(metav1.NewTime(expires))
+		d.Status.CompletionTime = ptr.To(metav1.NewTime(expires.Add(-15 * time.Minute)))
+		d.Spec.TTLSecondsAfterFinished = ptr.To[int32](86400)
 	}))
 	s = pollStatus(t, f)
 	if s.Status != StatusCompleted || s.DownloadURL != "https://storage.example/archive.zip" || s.ExpiresAt != "2026-11-29T12:00:00Z" {
 		t.Fatalf("after completion: %+v", s)
+	}
+	// The stable link outlives the presigned URL: it works until the Download's TTL runs out.
+	if s.ArchiveURL != ArchivePath(testJobID) || s.ArchiveExpiresAt != "2026-11-30T11:45:00Z" {
+		t.Fatalf("after completion: archiveUrl %q until %q, want %q until 2026-11-30T11:45:00Z", s.ArchiveURL, s.ArchiveExpiresAt, ArchivePath(testJobID))
 	}
 }
 
@@ -122,13 +129,13 @@ func TestThePolledBytesAreStatusOfTheDownload(t *testing.T) {
 		d.Status.Phase, d.Status.Progress, d.Status.BytesDone, d.Status.BytesTotal = downloadv1alpha1.PhaseProcessing, 7, 70, 1000
 	})
 	f.downloadChanged(d)
-	want, err := json.Marshal(statusOf(d))
+	want, err := json.Marshal(statusdoc.Of(d))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := poll(t, f, testJobID)
 	if got := rec.Body.String(); got != string(want)+"\n" {
-		t.Errorf("poll body %q, want statusOf's encoding %q", got, want)
+		t.Errorf("poll body %q, want statusdoc.Of's encoding %q", got, want)
 	}
 	if ct, cc := rec.Header().Get("Content-Type"), rec.Header().Get("Cache-Control"); ct != "application/json" || cc != "no-store" {
 		t.Errorf("Content-Type %q, Cache-Control %q", ct, cc)
@@ -180,7 +187,7 @@ func TestADeletedUnfinishedDownloadPollsAsCancelled(t *testing.T) {
 		t.Errorf("a deleted, unfinished Download polls as %+v, want failed with %s", s, CodeCancelled)
 	}
 
-	// A finished job keeps its answer while its Download is being deleted, as statusOf says.
+	// A finished job keeps its answer while its Download is being deleted, as statusdoc.Of says.
 	f.downloadChanged(testDownload(func(d *downloadv1alpha1.Download) {
 		d.ResourceVersion = "12"
 		d.Status.Phase, d.Status.DownloadURL = downloadv1alpha1.PhaseCompleted, "https://storage.example/a.zip"

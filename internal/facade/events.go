@@ -79,7 +79,7 @@ func (h *hub) notify(name string) {
 func eventID(d *downloadv1alpha1.Download, s *Status) string {
 	rank := 0
 	switch {
-	case s.terminal():
+	case s.Terminal():
 		rank = 2
 	case s.Status == StatusProcessing:
 		rank = 1
@@ -130,11 +130,6 @@ func parseEventID(id string) ([5]int64, bool) {
 		out[i] = n
 	}
 	return out, true
-}
-
-// cancelledEvent is sent when the Download disappears before the stream saw it finish.
-func cancelledEvent(name string) *Status {
-	return &Status{JobID: name, Status: StatusFailed, Error: &ErrorBody{Code: CodeCancelled, Message: string(msgCancelled)}}
 }
 
 func (f *Facade) events(w http.ResponseWriter, r *http.Request) {

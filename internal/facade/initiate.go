@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/statusdoc"
 	"github.com/download-operator/download-operator/internal/tracing"
 )
 
@@ -193,7 +194,7 @@ func (f *Facade) replay(w http.ResponseWriter, r *http.Request, existing *downlo
 		return
 	}
 	f.accepted(w, &InitiateResponse{
-		JobID: existing.Name, Status: statusOf(existing).Status, TotalFileIDs: len(existing.Spec.FileIDs),
+		JobID: existing.Name, Status: statusdoc.Of(existing).Status, TotalFileIDs: len(existing.Spec.FileIDs),
 		EtaSeconds: seconds(f.eta.estimate(r.Context(), f.cache, f.cfg.Namespace)),
 	})
 }
@@ -253,7 +254,7 @@ func (f *Facade) clientDownloads(ctx context.Context, clientHash string) (map[st
 	}
 	active := make(map[string]bool, len(list.Items))
 	for i := range list.Items {
-		active[list.Items[i].Name] = !statusOf(&list.Items[i]).terminal()
+		active[list.Items[i].Name] = !statusdoc.Of(&list.Items[i]).Terminal()
 	}
 	return active, nil
 }

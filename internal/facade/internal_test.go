@@ -26,6 +26,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/statusdoc"
 )
 
 func TestMedianCompletionUsesTheLatestCompletions(t *testing.T) {
@@ -72,7 +73,7 @@ func TestWritesAClientCannotSeeDoNotMakeAPendingEventNew(t *testing.T) {
 	reconciled := created.DeepCopy()
 	reconciled.ResourceVersion = "9"
 	reconciled.Status.Phase = downloadv1alpha1.PhasePending
-	first, later := eventID(created, statusOf(created)), eventID(reconciled, statusOf(reconciled))
+	first, later := eventID(created, statusdoc.Of(created)), eventID(reconciled, statusdoc.Of(reconciled))
 	if newerThan(later, first) {
 		t.Errorf("pending event %s counts as news after %s, though the client would see the same document", later, first)
 	}
@@ -86,7 +87,7 @@ func TestEventIDsFollowTheLifecycle(t *testing.T) {
 		mutate(&d.Status)
 		version++
 		d.ResourceVersion = fmt.Sprint(version)
-		ids = append(ids, eventID(d, statusOf(d)))
+		ids = append(ids, eventID(d, statusdoc.Of(d)))
 	}
 	step(func(s *downloadv1alpha1.DownloadStatus) { s.Phase = downloadv1alpha1.PhasePending })
 	step(func(s *downloadv1alpha1.DownloadStatus) { s.Phase, s.Attempts = downloadv1alpha1.PhaseProcessing, 1 })

@@ -21,6 +21,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/download-operator/download-operator/internal/statusdoc"
 )
 
 // Error codes of {"error":{"code","message"}}. A failed job's code is instead the reason of its
@@ -39,7 +41,7 @@ const (
 	CodeUnavailable          = "Unavailable"
 	CodeInternal             = "InternalError"
 	// CodeCancelled is the error code of a job whose Download was deleted before it finished.
-	CodeCancelled = "Cancelled"
+	CodeCancelled = statusdoc.CodeCancelled
 )
 
 // publicMessage is the message of an error answer or of a failed job's status. Every one is a
@@ -54,16 +56,12 @@ type publicMessage string
 const (
 	msgStartingUp         publicMessage = "starting up; retry shortly"
 	msgNoEndpoint         publicMessage = "no such endpoint; see /openapi.json"
-	msgCancelled          publicMessage = "the download was cancelled"
 	msgTooManyConnections               = "too many connections from your address are open; close one and retry"
 	msgTooManyStreams     publicMessage = "too many event streams of yours are open; close one, or poll the status instead"
 )
 
 // ErrorBody is the error object of every error response and of a failed job's status.
-type ErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type ErrorBody = statusdoc.ErrorBody
 
 // ErrorResponse is the body of every non-2xx answer.
 type ErrorResponse struct {

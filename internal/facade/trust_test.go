@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/internal/statusdoc"
 )
 
 // offlineFacade is a whole Facade whose apiserver does not exist: New contacts nothing, so the
@@ -202,18 +203,18 @@ func TestFailedJobsShowFixedTextsNeverTheConditionMessage(t *testing.T) {
 		wantMessage     string
 	}{
 		{downloadv1alpha1.ReasonStorageError, internalText, []int64{70000}, downloadv1alpha1.ReasonStorageError,
-			string(failureTexts[downloadv1alpha1.ReasonStorageError])},
+			statusdoc.FailureText(downloadv1alpha1.ReasonStorageError)},
 		{downloadv1alpha1.ReasonSourceNotFound,
 			`no source object in bucket "files-70001" for file ids 99999 (` + internalText + `)`, []int64{70001, 99999},
 			downloadv1alpha1.ReasonSourceNotFound, "file 99999 does not exist"},
 		{downloadv1alpha1.ReasonSourceNotFound, "no source object in bucket \"files\" for file ids 3, 1", []int64{1, 2, 3},
 			downloadv1alpha1.ReasonSourceNotFound, "files 1 and 3 do not exist"},
 		{downloadv1alpha1.ReasonSourceNotFound, internalText, []int64{9000},
-			downloadv1alpha1.ReasonSourceNotFound, string(failureTexts[downloadv1alpha1.ReasonSourceNotFound])},
+			downloadv1alpha1.ReasonSourceNotFound, statusdoc.FailureText(downloadv1alpha1.ReasonSourceNotFound)},
 		{downloadv1alpha1.ReasonDeadlineExceeded, internalText, nil, downloadv1alpha1.ReasonDeadlineExceeded,
-			string(failureTexts[downloadv1alpha1.ReasonDeadlineExceeded])},
+			statusdoc.FailureText(downloadv1alpha1.ReasonDeadlineExceeded)},
 		{"SomethingNew", internalText, nil, downloadv1alpha1.ReasonBackoffLimitExceeded,
-			string(failureTexts[downloadv1alpha1.ReasonBackoffLimitExceeded])},
+			statusdoc.FailureText(downloadv1alpha1.ReasonBackoffLimitExceeded)},
 	} {
 		f := storeFacade(true)
 		d := failedDownload(tc.reason, tc.message, tc.ids...)
@@ -237,25 +238,8 @@ func TestFailedJobsShowFixedTextsNeverTheConditionMessage(t *testing.T) {
 		downloadv1alpha1.ReasonDeadlineExceeded, downloadv1alpha1.ReasonBackoffLimitExceeded,
 		downloadv1alpha1.ReasonNamespaceNotServed, downloadv1alpha1.ReasonResultMissing, downloadv1alpha1.ReasonResultRejected,
 		downloadv1alpha1.ReasonArchiveTooLarge} {
-		if failureTexts[reason] == "" {
+		if statusdoc.FailureText(reason) == "" {
 			t.Errorf("no public text for %s", reason)
-		}
-	}
-}
-
-func TestMissingFilesText(t *testing.T) {
-	ids := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
-	for _, tc := range []struct {
-		ids  []int64
-		want publicMessage
-	}{
-		{ids[:1], "file 1 does not exist"},
-		{ids[:2], "files 1 and 2 do not exist"},
-		{ids[:3], "files 1, 2 and 3 do not exist"},
-		{ids, "files 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2 more do not exist"},
-	} {
-		if got := missingFilesText(tc.ids); got != tc.want {
-			t.Errorf("%v: %q, want %q", tc.ids, got, tc.want)
 		}
 	}
 }

@@ -87,6 +87,9 @@ type Status struct {
 	// ArchiveURL is the stable link of the archive, relative to the facade (completed): it
 	// redirects to a freshly signed URL whenever it is called, so it outlives ExpiresAt.
 	ArchiveURL string `json:"archiveUrl,omitempty"`
+	// ArchiveExpiresAt is when ArchiveURL stops working (completed): the job and its archive are
+	// deleted then, ttlSecondsAfterFinished after completion. Zero from older facades.
+	ArchiveExpiresAt time.Time `json:"archiveExpiresAt,omitzero"`
 	// SkippedFileIDs are requested ids the archive lacks because they do not exist; only a job
 	// initiated with SkipMissingFiles completes without them (completed).
 	SkippedFileIDs []int64 `json:"skippedFileIds,omitempty"`

@@ -205,6 +205,25 @@ describe('<DownloadButton>', () => {
     expect(s.seen.find((r) => r.method === 'POST')?.body).toEqual({ file_ids: [70000, 70007], missing_files: 'skip' });
   });
 
+  it('keeps the stable link past the presigned URL and says until when it works', async () => {
+    // The presigned URL ran out an hour ago; the stable link works for two more hours.
+    const presigned = '2025-12-31T23:00:00Z';
+    const archiveExpiresAt = '2026-01-01T02:00:00Z';
+    const s = server(() => ({
+      status: 200,
+      body: completed(JOB, presigned, { archiveUrl: `/v1/download/${JOB}/archive`, archiveExpiresAt }),
+    }));
+    const v = mount(s, { autoStart: true, options: { fetch: s.fetch, EventSource: null, baseUrl: 'https://downloads.test' } });
+    await advance(0);
+    await advance(0);
+    expect(v.root().dataset.state).toBe('ready');
+    const link = screen.getByRole('link', { name: 'Save ZIP' }) as HTMLAnchorElement;
+    expect(link.getAttribute('href')).toBe(`https://downloads.test/v1/download/${JOB}/archive`);
+    const hhmm = (iso: string) => new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+    expect(v.root().textContent).toContain(`link valid until ${hhmm(archiveExpiresAt)}`);
+    expect(v.root().textContent).not.toContain(hhmm(presigned));
+  });
+
   it('says which worker attempt the progress is of once the worker was retried, and shows its progress', async () => {
     let doc: Reply = { status: 200, body: attempt(1, 80) };
     const s = server(() => doc);

@@ -548,6 +548,47 @@ describe('useDownload: resume', () => {
     expect(localStorage.getItem(KEY)).toBeNull();
   });
 
+  it('keeps a completed job whose presigned URL expired while its stable link has not, until archiveExpiresAt', async () => {
+    remember(JOB);
+    const archiveUrl = `/v1/download/${JOB}/archive`;
+    const body = completed(JOB, '2025-12-31T23:00:00Z', { archiveUrl, archiveExpiresAt: '2026-01-01T00:00:20Z' });
+    const t = setup(facade({ status: () => ({ status: 200, body }) }), { baseUrl: 'http://facade.test' });
+    await advance(0);
+    await advance(0);
+    expect(t.result.current).toMatchObject({
+      status: 'completed',
+      archiveUrl: `http://facade.test${archiveUrl}`,
+      expiresAt: '2025-12-31T23:00:00Z',
+      archiveExpiresAt: '2026-01-01T00:00:20Z',
+      linkExpiresAt: '2026-01-01T00:00:20Z',
+    });
+    await advance(10_000);
+    expect(t.result.current.status).toBe('completed');
+    expect(JSON.parse(localStorage.getItem(KEY)!).jobId).toBe(JOB);
+    // The job is deleted with its archive then; a facade still answering completed is out of date.
+    await advance(11_000);
+    expect(t.result.current.status).toBe('expired');
+    expect(localStorage.getItem(KEY)).toBeNull();
+  });
+
+  it('falls back to expiresAt for a stable link without archiveExpiresAt (older facades)', async () => {
+    remember(JOB);
+    const body = completed(JOB, '2025-12-31T23:00:00Z', { archiveUrl: `/v1/download/${JOB}/archive` });
+    const t = setup(facade({ status: () => ({ status: 200, body }) }));
+    await advance(0);
+    await advance(0);
+    expect(t.result.current.status).toBe('expired');
+  });
+
+  it('ignores archiveExpiresAt when there is no stable link to follow', async () => {
+    remember(JOB);
+    const body = completed(JOB, '2025-12-31T23:00:00Z', { archiveExpiresAt: '2026-01-01T02:00:00Z' });
+    const t = setup(facade({ status: () => ({ status: 200, body }) }));
+    await advance(0);
+    await advance(0);
+    expect(t.result.current.status).toBe('expired');
+  });
+
   it('keeps a completed job whose link is refreshed before it expires', async () => {
     let expires = '2026-01-01T00:00:10Z';
     const t = setup(facade({ status: () => ({ status: 200, body: completed(JOB, expires) }) }));

@@ -102,7 +102,7 @@ export function DownloadButton({ fileIds, autoStart = false, label, options, cla
       break;
     case 'completed':
       title = 'Ready';
-      detail = [formatBytes(d.size), d.expiresAt ? `link valid until ${formatTime(d.expiresAt)}` : '']
+      detail = [formatBytes(d.size), d.linkExpiresAt ? `link valid until ${formatTime(d.linkExpiresAt)}` : '']
         .filter(Boolean)
         .join(' · ');
       break;

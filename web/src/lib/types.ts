@@ -21,7 +21,7 @@ export interface StatusDocument {
   bytesDone?: number;
   bytesTotal?: number;
   etaSeconds?: number;
-  /** completed only */
+  /** completed only: a presigned storage URL, valid until expiresAt */
   downloadUrl?: string;
   expiresAt?: string;
   size?: number;
@@ -32,6 +32,11 @@ export interface StatusDocument {
    * called while the job exists, unlike downloadUrl, which expires. Older facades omit it.
    */
   archiveUrl?: string;
+  /**
+   * completed only: when archiveUrl stops working, because the job and its archive are deleted
+   * then (ttlSecondsAfterFinished after completion); never before expiresAt. Older facades omit it.
+   */
+  archiveExpiresAt?: string;
   /** completed only: requested ids left out because they do not exist (missing_files "skip"). */
   skippedFileIds?: number[];
   /** failed only: the Failed condition's reason (e.g. SourceNotFound) or Cancelled */

@@ -100,6 +100,14 @@ export interface UseDownloadResult {
   archiveUrl?: string;
   /** When downloadUrl stops working (the stable link keeps working while the job exists). */
   expiresAt?: string;
+  /** completed only: when archiveUrl stops working (the job and its archive are deleted then). */
+  archiveExpiresAt?: string;
+  /**
+   * completed only: when the link to offer (archiveUrl, else downloadUrl) stops working:
+   * archiveExpiresAt with a stable link, expiresAt without one (or from a facade that does not
+   * say). The status turns 'expired' then.
+   */
+  linkExpiresAt?: string;
   size?: number;
   sha256?: string;
   /** completed only: requested ids left out because they do not exist (missingFiles 'skip'). */
@@ -450,9 +458,10 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     if (cancelledElsewhere) clearJob(storage, ids, missingFiles);
   }, [cancelledElsewhere, storage, ids, missingFiles]);
 
-  // A completed job's link expires: look again when it does (the controller refreshes links
-  // while the archive is kept), and call it expired if the link is still out of date.
-  const expiresAt = doc?.status === 'completed' ? doc.expiresAt : undefined;
+  // A completed job's link expires: look again when it does (the controller refreshes the
+  // presigned URL while the archive is kept), and call it expired if the link is still out of
+  // date. The stable link works until the archive is deleted, well past any presigned URL.
+  const expiresAt = linkExpiry(api, doc);
   useEffect(() => {
     if (!expiresAt) return;
     const at = Date.parse(expiresAt);
@@ -466,7 +475,8 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     const fire = async () => {
       const r = await query.refetch();
       const next = r.data;
-      if (r.isSuccess && next?.status === 'completed' && (!next.expiresAt || Date.parse(next.expiresAt) <= now())) expire();
+      const end = linkExpiry(api, next);
+      if (r.isSuccess && next?.status === 'completed' && (!end || Date.parse(end) <= now())) expire();
     };
     const delay = at - now();
     if (delay <= 0) {
@@ -598,6 +608,8 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     downloadUrl: completed?.downloadUrl,
     archiveUrl: archiveLink(api, completed?.archiveUrl),
     expiresAt: completed?.expiresAt,
+    archiveExpiresAt: completed?.archiveExpiresAt,
+    linkExpiresAt: linkExpiry(api, completed),
     size: completed?.size,
     sha256: completed?.sha256,
     skippedFileIds: completed?.skippedFileIds,
@@ -612,6 +624,17 @@ export function useDownload(fileIds: readonly number[], options: UseDownloadOpti
     retry,
     markDownloaded,
   };
+}
+
+/**
+ * When the link a completed document offers stops working: the stable link's archiveExpiresAt,
+ * or the presigned URL's expiresAt when there is no stable link to follow (or no
+ * archiveExpiresAt, from an older facade). Undefined for any other document.
+ */
+export function linkExpiry(cfg: Pick<ApiConfig, 'baseUrl'>, doc: StatusDocument | undefined): string | undefined {
+  if (doc?.status !== 'completed') return undefined;
+  if (archiveLink(cfg, doc.archiveUrl)) return doc.archiveExpiresAt ?? doc.expiresAt;
+  return doc.expiresAt;
 }
 
 function clamp(n: number): number {
