@@ -70,10 +70,21 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate fmt vet ## Run the unit and envtest suites against kube-apiserver, etcd and MinIO built from source.
+test: manifests generate fmt vet test-alerts ## Run the unit and envtest suites against kube-apiserver, etcd and MinIO built from source.
 	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" MC_BIN="$$($(TOOLS) mc)/mc" HELM_BIN="$$($(TOOLS) helm)/helm" \
 		go test -count=1 $$(go list ./... | grep -v /e2e) -coverprofile cover.out
 	$(MAKE) web-test
+
+# The chart's alert rules: one file, which templates/prometheusrule.yaml renders and these
+# promtool unit tests load. promtool is built by hack/tools.sh like every other tool, so a
+# missing or broken build fails here instead of skipping the tests.
+ALERT_RULES = charts/download-operator/files/alerts.yaml
+ALERT_TESTS = test/alerts/alerts_test.yaml
+
+.PHONY: test-alerts
+test-alerts: ## Check the chart's alert rules and run their promtool unit tests (test/alerts).
+	promtool="$$($(TOOLS) promtool)/promtool"; \
+		"$$promtool" check rules $(ALERT_RULES) && "$$promtool" test rules $(ALERT_TESTS)
 
 .PHONY: web-test
 web-test: ## Type-check and unit-test the web UI (web/: the React hook, DownloadButton and demo page).
@@ -109,8 +120,8 @@ bench-check: ## Measure afresh; fail only on a clear regression against docs/per
 	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" MINIO_BIN="$$($(TOOLS) minio)/minio" MC_BIN="$$($(TOOLS) mc)/mc" HELM_BIN="$$($(TOOLS) helm)/helm" go run ./hack/bench --out docs --check --runs 1
 
 .PHONY: tools
-tools: ## Build and cache every tool the tests and the demo need (a cold build takes 20-30 min).
-	$(TOOLS) envtest-assets minio mc controller-gen kustomize helm \
+tools: ## Build and cache every tool the tests and the demo need (a cold build takes about 40 min, promtool alone 12).
+	$(TOOLS) envtest-assets minio mc controller-gen kustomize helm promtool \
 		kube-controller-manager kube-scheduler kubelet kube-proxy >/dev/null
 
 .PHONY: verify-generated

@@ -5,7 +5,7 @@
 #
 # Usage: hack/tools.sh <tool>...      builds what is missing, then prints one directory per tool
 #   kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
-#   etcd minio mc controller-gen kustomize helm
+#   etcd minio mc controller-gen kustomize helm promtool
 #   envtest-assets   a directory holding kube-apiserver, etcd and kubectl, for KUBEBUILDER_ASSETS
 #
 # Progress goes to stderr; stdout carries only the resulting directories, so callers can capture it.
@@ -21,6 +21,10 @@ MC_VERSION="${MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
 CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.22.0}"
 KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.1}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+# promtool checks and unit-tests the chart's alert rules. Prometheus tags its Go module v0.3MM.P
+# for release 3.MM.P (its module path has no /v3, so the v3.x tags are not module versions):
+# v0.316.0 is Prometheus 3.16.0.
+PROMTOOL_VERSION="${PROMTOOL_VERSION:-v0.316.0}"
 
 CACHE_ROOT="${DOWNLOAD_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/download-operator}"
 
@@ -97,21 +101,29 @@ build_etcd() {
   printf '%s\n' "$out"
 }
 
-# go_install_tool NAME MODULE_PATH VERSION BINARY : for modules whose go.mod has no replace
-# directives, a plain go install works; GOBIN goes to a staging dir so a failed build never leaves
-# a half-populated cache entry behind.
+# go_install_tool NAME MODULE_PATH VERSION BINARY [LDFLAGS] : for modules whose go.mod has no
+# replace directives, a plain go install works; GOBIN goes to a staging dir so a failed build never
+# leaves a half-populated cache entry behind.
 go_install_tool() {
-  local name="$1" pkg="$2" version="$3" binary="$4" out="$CACHE_ROOT/$1-$3"
+  local name="$1" pkg="$2" version="$3" binary="$4" ldflags="${5:-}" out="$CACHE_ROOT/$1-$3"
   if [[ -x "$out/$binary" ]]; then printf '%s\n' "$out"; return; fi
   log "building $name $version with go install into $out (not cached yet)."
   [[ "$name" == minio ]] && log "the MinIO server takes 6-10 min; it is a test service only and is never linked."
   local work start=$SECONDS
   work="$(wrapper_dir)"
-  GOBIN="$work" go install "$pkg@$version" >&2
+  GOBIN="$work" go install ${ldflags:+-ldflags "$ldflags"} "$pkg@$version" >&2
   mkdir -p "$out"
   mv "$work/$binary" "$out/$binary"
   log "built $name in $((SECONDS - start)) s."
   printf '%s\n' "$out"
+}
+
+# promtool_ldflags stamps the Prometheus release (3.MM.P from the module's v0.3MM.P) into
+# `promtool --version`, which otherwise prints an empty version.
+promtool_ldflags() {
+  local rest="${PROMTOOL_VERSION#v0.}" mm
+  mm="${rest%%.*}"
+  printf '%s' "-s -w -X github.com/prometheus/common/version.Version=$((mm / 100)).$((mm % 100)).${rest#*.}"
 }
 
 envtest_assets() {
@@ -138,6 +150,7 @@ main() {
       controller-gen) go_install_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION" controller-gen ;;
       kustomize) go_install_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" kustomize ;;
       helm) go_install_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm ;;
+      promtool) go_install_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMTOOL_VERSION" promtool "$(promtool_ldflags)" ;;
       envtest-assets) envtest_assets ;;
       *) log "unknown tool: $tool"; exit 2 ;;
     esac

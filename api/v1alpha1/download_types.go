@@ -145,11 +145,20 @@ const (
 )
 
 // Condition types. Complete and Failed mirror batch/v1 Job so that
-// `kubectl wait --for=condition=Complete` works the same way on a Download.
+// `kubectl wait --for=condition=Complete` works the same way on a Download. Ready, Reconciling
+// and Stalled follow kstatus (sigs.k8s.io/cli-utils/pkg/kstatus), which Helm's --wait, Flux and
+// Argo CD read: Reconciling and Stalled are abnormal-true, Ready is the positive one. Every
+// condition carries the reason of the change that set it.
 const (
 	ConditionComplete    = "Complete"
 	ConditionFailed      = "Failed"
 	ConditionProgressing = "Progressing"
+	// ConditionReady is True once the archive is stored and its URL signed (phase Completed).
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the Download is pending or processing.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True once the Download failed for good, with the Failed reason.
+	ConditionStalled = "Stalled"
 )
 
 // Condition reasons. They are CamelCase per metav1.Condition and form a closed set that
@@ -284,7 +293,9 @@ type DownloadStatus struct {
 	// +optional
 	ContentDigest string `json:"contentDigest,omitempty"`
 
-	// conditions are Complete and Failed (as on a Job) and Progressing.
+	// conditions are Complete and Failed (as on a Job), Progressing, and Ready, Reconciling and
+	// Stalled (kstatus: Reconciling while pending or processing, Ready once completed, Stalled
+	// once failed).
 	// +listType=map
 	// +listMapKey=type
 	// +optional

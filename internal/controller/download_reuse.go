@@ -223,7 +223,7 @@ func (r *DownloadReconciler) cachedJob(ctx context.Context, namespace, name stri
 }
 
 // inFlightLeader names the Download in flight whose Job prepares the same files, or "". Jobs
-// started since the cache last caught up are in r.leaders; after a restart, status holds them.
+// started since the cache last caught up are in r.leaders; after a restart, the cache holds them.
 func (r *DownloadReconciler) inFlightLeader(ctx context.Context, download *downloadv1alpha1.Download, key string) (string, error) {
 	if name, found := r.leaders.Load(key); found && name != download.Name {
 		var leader downloadv1alpha1.Download
@@ -244,11 +244,14 @@ func (r *DownloadReconciler) inFlightLeader(ctx context.Context, download *downl
 	var leader *downloadv1alpha1.Download
 	for i := range candidates.Items {
 		candidate := &candidates.Items[i]
-		if candidate.Name == download.Name || !leads(candidate) || candidate.Status.JobName == "" ||
-			!sameRequest(candidate.Spec, download.Spec) {
+		if candidate.Name == download.Name || !leads(candidate) || !sameRequest(candidate.Spec, download.Spec) {
 			continue
 		}
-		if leader == nil || candidate.CreationTimestamp.Before(&leader.CreationTimestamp) {
+		started, err := r.startedJob(ctx, candidate)
+		if err != nil {
+			return "", err
+		}
+		if started && (leader == nil || candidate.CreationTimestamp.Before(&leader.CreationTimestamp)) {
 			leader = candidate
 		}
 	}
@@ -257,6 +260,16 @@ func (r *DownloadReconciler) inFlightLeader(ctx context.Context, download *downl
 	}
 	r.leaders.Store(key, leader.Name)
 	return leader.Name, nil
+}
+
+// startedJob tells whether a Download has started its Job. Status says so once written; the
+// Job cache says so before that, since progress writes are paced and may lag the Job.
+func (r *DownloadReconciler) startedJob(ctx context.Context, download *downloadv1alpha1.Download) (bool, error) {
+	if download.Status.JobName != "" {
+		return true, nil
+	}
+	job, err := r.cachedJob(ctx, download.Namespace, jobName(download))
+	return job != nil, err
 }
 
 // followJob makes the Download wait on its leader's Job: it becomes one of the Job's owners, so
@@ -421,7 +434,8 @@ func workerJobName(download *downloadv1alpha1.Download) string {
 	return jobName(download)
 }
 
-// forgetLead stops offering a Download's Job to new identical Downloads once it finished or goes.
+// forgetLead stops offering a Download's Job to new identical Downloads once it goes. One that
+// finished is dropped by inFlightLeader when the cache shows it, not before.
 func (r *DownloadReconciler) forgetLead(download *downloadv1alpha1.Download) {
 	r.leaders.CompareAndDelete(leaderKey(download), download.Name)
 }

@@ -76,9 +76,10 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 	}
 
 	if jobFinished(job) && !follows(download) {
-		// No worker of this Job can run any more; identical Downloads no longer follow it.
+		// No worker of this Job can run any more. The lead stays offered until the cache shows
+		// this Download finished (inFlightLeader drops it then): forgetting it here would leave
+		// a moment when an identical Download sees neither a Job to follow nor a stored archive.
 		r.forgetJob(client.ObjectKeyFromObject(job))
-		r.forgetLead(download)
 		if err := r.removeLeftUploads(ctx, download); err != nil {
 			return err
 		}
@@ -98,10 +99,10 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 		if job.Status.Failed > 0 {
 			reason, message = downloadv1alpha1.ReasonRetrying, fmt.Sprintf("attempt %d after %d failed", status.Attempts, job.Status.Failed)
 		}
-		r.setProgressing(download, metav1.ConditionTrue, reason, message)
+		setConditions(download, outcomeInFlight, reason, message)
 	default:
 		status.Phase = downloadv1alpha1.PhasePending
-		r.setProgressing(download, metav1.ConditionTrue, downloadv1alpha1.ReasonJobCreated,
+		setConditions(download, outcomeInFlight, downloadv1alpha1.ReasonJobCreated,
 			fmt.Sprintf("Job %s created; waiting for its worker Pod", job.Name))
 	}
 	return nil
@@ -237,11 +238,7 @@ func (r *DownloadReconciler) markCompleted(ctx context.Context, download *downlo
 		return err
 	}
 	status.Phase = downloadv1alpha1.PhaseCompleted
-	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-		Type: downloadv1alpha1.ConditionComplete, Status: metav1.ConditionTrue,
-		Reason: reason, Message: message, ObservedGeneration: download.Generation,
-	})
-	r.setProgressing(download, metav1.ConditionFalse, reason, "done")
+	setConditions(download, outcomeCompleted, reason, message)
 	return nil
 }
 
@@ -294,11 +291,7 @@ func (r *DownloadReconciler) fail(download *downloadv1alpha1.Download, reason, m
 	if status.CompletionTime == nil {
 		status.CompletionTime = ptr.To(metav1.NewTime(r.Clock.Now()))
 	}
-	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-		Type: downloadv1alpha1.ConditionFailed, Status: metav1.ConditionTrue,
-		Reason: reason, Message: message, ObservedGeneration: download.Generation,
-	})
-	r.setProgressing(download, metav1.ConditionFalse, reason, message)
+	setConditions(download, outcomeFailed, reason, message)
 }
 
 func (r *DownloadReconciler) markNamespaceNotServed(download *downloadv1alpha1.Download) {
@@ -309,11 +302,47 @@ func (r *DownloadReconciler) markNamespaceNotServed(download *downloadv1alpha1.D
 			"then create the Download again", download.Namespace))
 }
 
-func (r *DownloadReconciler) setProgressing(download *downloadv1alpha1.Download, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&download.Status.Conditions, metav1.Condition{
-		Type: downloadv1alpha1.ConditionProgressing, Status: status,
-		Reason: reason, Message: message, ObservedGeneration: download.Generation,
-	})
+// outcome is where a Download stands, as its conditions tell it.
+type outcome int
+
+const (
+	// outcomeInFlight: pending or processing (Job created, archiving, retrying).
+	outcomeInFlight outcome = iota
+	// outcomeCompleted: the archive is stored and its URL signed.
+	outcomeCompleted
+	// outcomeFailed: the Download will not complete.
+	outcomeFailed
+)
+
+// setConditions sets every condition of a Download from its outcome, so that the Job-style
+// conditions (Complete, Failed, Progressing) and the kstatus ones (Ready, Reconciling, Stalled)
+// never disagree. kstatus reads Reconciling=True as InProgress, Stalled=True as Failed and
+// Ready=True as Current; the three are always present, so a tool never has to guess what an
+// absent condition means. Complete and Failed are set only once true, as on a Job.
+func setConditions(download *downloadv1alpha1.Download, state outcome, reason, message string) {
+	set := func(conditionType string, isTrue bool, message string) {
+		status := metav1.ConditionFalse
+		if isTrue {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&download.Status.Conditions, metav1.Condition{
+			Type: conditionType, Status: status, Reason: reason, Message: message,
+			ObservedGeneration: download.Generation,
+		})
+	}
+	switch state {
+	case outcomeCompleted:
+		set(downloadv1alpha1.ConditionComplete, true, message)
+		set(downloadv1alpha1.ConditionProgressing, false, "done")
+	case outcomeFailed:
+		set(downloadv1alpha1.ConditionFailed, true, message)
+		set(downloadv1alpha1.ConditionProgressing, false, message)
+	default:
+		set(downloadv1alpha1.ConditionProgressing, true, message)
+	}
+	set(downloadv1alpha1.ConditionReady, state == outcomeCompleted, message)
+	set(downloadv1alpha1.ConditionReconciling, state == outcomeInFlight, message)
+	set(downloadv1alpha1.ConditionStalled, state == outcomeFailed, message)
 }
 
 // failureOf explains a failed Job, preferring the worker's own report of its last attempt

@@ -31,6 +31,7 @@ import (
 
 	"github.com/google/uuid"
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -290,20 +291,21 @@ func TestArchiveLinkAnswersWhyThereIsNoArchive(t *testing.T) {
 	jobID, _ = completedJob(t, s, c, 77520)
 	c.redirect(jobID, "")
 	const hold = "test.download.operator.dev/hold"
-	download, err := s.Download(ctx, jobID)
-	if err != nil {
-		t.Fatal(err)
+	// The controller writes the Download too, so each change retries on a conflict.
+	changeFinalizers := func(change func(client.Object, string) bool) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			download, err := s.Download(ctx, jobID)
+			if err == nil && change(download, hold) {
+				err = s.Admin.Update(ctx, download)
+			}
+			return err
+		})
 	}
-	controllerutil.AddFinalizer(download, hold)
-	if err := s.Admin.Update(ctx, download); err != nil {
-		t.Fatal(err)
+	if err := changeFinalizers(controllerutil.AddFinalizer); err != nil {
+		t.Fatalf("holding Download %s: %v", jobID, err)
 	}
 	release := func() {
-		d, err := s.Download(ctx, jobID)
-		if err == nil && controllerutil.RemoveFinalizer(d, hold) {
-			err = s.Admin.Update(ctx, d)
-		}
-		if client.IgnoreNotFound(err) != nil {
+		if err := changeFinalizers(controllerutil.RemoveFinalizer); client.IgnoreNotFound(err) != nil {
 			t.Errorf("releasing Download %s: %v", jobID, err)
 		}
 	}

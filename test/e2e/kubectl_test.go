@@ -61,9 +61,15 @@ var _ = Describe("kubectl", func() {
 		_, err = kubectl(ctx, "", "apply", "-f", path)
 		Expect(err).NotTo(HaveOccurred())
 
-		By("kubectl wait --for=condition=Complete")
-		_, err = kubectl(ctx, "", "wait", "--for=condition=Complete", "download/"+sample.Name, "--timeout=3m")
+		By("kubectl wait --for=condition=Ready, the kstatus condition Helm, Flux and Argo CD read")
+		_, err = kubectl(ctx, "", "wait", "--for=condition=Ready", "download/"+sample.Name, "--timeout=3m")
 		Expect(err).NotTo(HaveOccurred())
+		By("kubectl wait --for=condition=Complete, and kstatus's abnormal-true conditions false")
+		// Ready is set in the same status write as Complete, so these hold at once.
+		for _, condition := range []string{"Complete", "Reconciling=false", "Stalled=false"} {
+			_, err = kubectl(ctx, "", "wait", "--for=condition="+condition, "download/"+sample.Name, "--timeout=10s")
+			Expect(err).NotTo(HaveOccurred(), "condition %s", condition)
+		}
 
 		By("kubectl get dl")
 		out, err := kubectl(ctx, "", "get", "dl")
