@@ -5,7 +5,7 @@
 #
 # Usage: hack/tools.sh <tool>...      builds what is missing, then prints one directory per tool
 #   kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
-#   etcd minio mc controller-gen kustomize helm promtool
+#   etcd minio mc controller-gen kustomize helm promtool kueue
 #   envtest-assets   a directory holding kube-apiserver, etcd and kubectl, for KUBEBUILDER_ASSETS
 #
 # Progress goes to stderr; stdout carries only the resulting directories, so callers can capture it.
@@ -25,6 +25,9 @@ HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 # for release 3.MM.P (its module path has no /v3, so the v3.x tags are not module versions):
 # v0.316.0 is Prometheus 3.16.0.
 PROMTOOL_VERSION="${PROMTOOL_VERSION:-v0.316.0}"
+# Kueue queues worker Jobs across tenants in the Kueue drill (K1). Its manager is built from the
+# module like every tool, and its manifests come from the same module (config/).
+KUEUE_VERSION="${KUEUE_VERSION:-v0.17.0}"
 
 CACHE_ROOT="${DOWNLOAD_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/download-operator}"
 
@@ -126,6 +129,21 @@ promtool_ldflags() {
   printf '%s' "-s -w -X github.com/prometheus/common/version.Version=$((mm / 100)).$((mm % 100)).${rest#*.}"
 }
 
+# build_kueue builds Kueue's manager, static for a scratch image, and keeps the module's config/
+# beside it: the manifests match the binary only at the same version.
+build_kueue() {
+  local out
+  out="$(CGO_ENABLED=0 go_install_tool kueue sigs.k8s.io/kueue/cmd/kueue "$KUEUE_VERSION" kueue \
+    "-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$KUEUE_VERSION")"
+  if [[ ! -d "$out/config" ]]; then
+    local dir
+    dir="$(cd "$(wrapper_dir)" && go mod download -json "sigs.k8s.io/kueue@$KUEUE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    [[ -d "$dir/config" ]] || { log "the kueue module at $dir has no config/"; exit 1; }
+    cp -r "$dir/config" "$out/config.tmp" && chmod -R u+w "$out/config.tmp" && mv "$out/config.tmp" "$out/config"
+  fi
+  printf '%s\n' "$out"
+}
+
 envtest_assets() {
   local out="$CACHE_ROOT/envtest-$KUBERNETES_VERSION-etcd-$ETCD_VERSION" kube etcd
   kube="$(build_kube kube-apiserver)"
@@ -151,6 +169,7 @@ main() {
       kustomize) go_install_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" kustomize ;;
       helm) go_install_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm ;;
       promtool) go_install_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMTOOL_VERSION" promtool "$(promtool_ldflags)" ;;
+      kueue) build_kueue ;;
       envtest-assets) envtest_assets ;;
       *) log "unknown tool: $tool"; exit 2 ;;
     esac

@@ -166,6 +166,9 @@ const (
 const (
 	// ReasonJobCreated: the worker Job exists and waits for its Pod to report progress.
 	ReasonJobCreated = "JobCreated"
+	// ReasonQueued: the worker Job waits, suspended, for Kueue to admit it from the namespace's
+	// LocalQueue. Its deadline and the worker credential only start once it is admitted.
+	ReasonQueued = "Queued"
 	// ReasonArchiving: the worker reports bytes streamed into the archive.
 	ReasonArchiving = "Archiving"
 	// ReasonRetrying: a worker attempt failed with a retryable error and another one runs.

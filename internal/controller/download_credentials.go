@@ -72,7 +72,9 @@ func (r *DownloadReconciler) workerScope(download *downloadv1alpha1.Download) st
 // The controller may create Secrets but not read them, so it remembers which Jobs it already
 // equipped. After a restart it tries once more per unfinished Job; AlreadyExists ends that.
 func (r *DownloadReconciler) ensureWorkerCredential(ctx context.Context, download *downloadv1alpha1.Download, job *batchv1.Job) error {
-	if job.UID == "" || jobFinished(job) {
+	if job.UID == "" || jobFinished(job) || jobSuspended(job) {
+		// A suspended Job waits for Kueue, maybe for long: its credential is minted on
+		// admission, so that its lifetime starts when the worker can run.
 		return nil
 	}
 	if uid, equipped := r.equippedJobs.Load(client.ObjectKeyFromObject(job)); equipped && uid == job.UID {
@@ -111,6 +113,9 @@ func (r *DownloadReconciler) ensureWorkerCredential(ctx context.Context, downloa
 // forgetJob drops a Job from the equipped Jobs once it can no longer start a worker: when it
 // finished, or when its Download is deleted.
 func (r *DownloadReconciler) forgetJob(job client.ObjectKey) { r.equippedJobs.Delete(job) }
+
+// jobSuspended tells whether the Job waits, suspended, to be admitted (by Kueue).
+func jobSuspended(job *batchv1.Job) bool { return ptr.Deref(job.Spec.Suspend, false) }
 
 func jobFinished(job *batchv1.Job) bool {
 	return jobCondition(job, batchv1.JobComplete) || jobCondition(job, batchv1.JobFailed)

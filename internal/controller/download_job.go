@@ -21,6 +21,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -45,6 +46,8 @@ const (
 	// ComponentLabel and WorkerComponent select worker Jobs and Pods.
 	ComponentLabel  = "app.kubernetes.io/component"
 	WorkerComponent = "download-worker"
+	// QueueNameLabel names the Kueue LocalQueue a worker Job waits in.
+	QueueNameLabel = "kueue.x-k8s.io/queue-name"
 	// maxJobNameLength keeps the Job name usable as the job-name label value on its Pods.
 	maxJobNameLength = 63
 )
@@ -212,6 +215,13 @@ func (r *DownloadReconciler) desiredJob(ctx context.Context, download *downloadv
 	}
 	if digest != "" {
 		job.Spec.Template.Annotations = map[string]string{contentDigestAnnotation: digest}
+	}
+	if queue := r.Options.queueName(download.Namespace); queue != "" {
+		// Kueue admits a Job by unsuspending it; created running, the worker would start before
+		// its turn. The label goes on the Job only, where Kueue reads it.
+		job.Labels = maps.Clone(labels)
+		job.Labels[QueueNameLabel] = queue
+		job.Spec.Suspend = ptr.To(true)
 	}
 	if err := controllerutil.SetControllerReference(download, job, r.Scheme); err != nil {
 		return nil, fmt.Errorf("setting owner of Job %s: %w", name, err)

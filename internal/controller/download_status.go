@@ -90,6 +90,14 @@ func (r *DownloadReconciler) mirrorJob(ctx context.Context, download *downloadv1
 	case jobCondition(job, batchv1.JobFailed):
 		reason, message := failureOf(job)
 		r.fail(download, reason, message)
+	case jobSuspended(job):
+		// Waiting for admission: pending the first time; a Job preempted after it ran stays
+		// Processing, since clients must never see a Download go back to Pending.
+		if status.Phase != downloadv1alpha1.PhaseProcessing {
+			status.Phase = downloadv1alpha1.PhasePending
+		}
+		setConditions(download, outcomeInFlight, downloadv1alpha1.ReasonQueued,
+			fmt.Sprintf("Job %s waits in queue %s for admission", job.Name, job.Labels[QueueNameLabel]))
 	case hasProgress || ptr.Deref(job.Status.Ready, 0) > 0 || job.Status.Failed > 0 ||
 		status.Phase == downloadv1alpha1.PhaseProcessing:
 		// Once a worker ran, the Download stays Processing between attempts: clients must

@@ -59,6 +59,13 @@ type Options struct {
 	// flight, counted from its creation: changes in between (Job created, attempts, progress)
 	// are folded into the next write. Finishing is written at once. 0 writes every change.
 	StatusWriteInterval time.Duration
+
+	// QueueName is the Kueue LocalQueue of the worker Jobs in every served namespace that
+	// NamespaceQueueNames does not name; "" means none. A Job with a queue is created suspended,
+	// with the kueue.x-k8s.io/queue-name label, and runs once Kueue admits it.
+	QueueName string
+	// NamespaceQueueNames gives a served namespace a LocalQueue of its own.
+	NamespaceQueueNames map[string]string
 }
 
 // DefaultStatusWriteInterval lets a Download that finishes within 5 s cost one status write,
@@ -66,6 +73,14 @@ type Options struct {
 const DefaultStatusWriteInterval = 5 * time.Second
 
 func (o Options) serves(namespace string) bool { return o.Namespaces.Has(namespace) }
+
+// queueName is the Kueue LocalQueue of the namespace's worker Jobs, or "" for none.
+func (o Options) queueName(namespace string) string {
+	if queue, found := o.NamespaceQueueNames[namespace]; found {
+		return queue
+	}
+	return o.QueueName
+}
 
 // ArchiveStore is the object storage the controller needs: minting each worker's credential,
 // checking and presigning finished archives, removing what killed attempts left, removing

@@ -200,16 +200,22 @@ func testOptions() Options {
 	}
 }
 
-// newReconciler builds a reconciler wired like internal/manager does, on the given manager.
-func newReconciler(mgr ctrl.Manager) *DownloadReconciler {
-	r := NewDownloadReconciler(mgr, store, testOptions())
+// newReconciler builds a reconciler wired like internal/manager does, on the given manager,
+// with testOptions changed by the tweaks.
+func newReconciler(mgr ctrl.Manager, tweaks ...func(*Options)) *DownloadReconciler {
+	opts := testOptions()
+	for _, tweak := range tweaks {
+		tweak(&opts)
+	}
+	r := NewDownloadReconciler(mgr, store, opts)
 	r.Clock = fakeClock
 	return r
 }
 
 // startManager runs the controller as the operator would, as the chart's controller
-// ServiceAccount; stopping and starting it again is how tests simulate an operator restart.
-func startManager() {
+// ServiceAccount; stopping and starting it again is how tests simulate an operator restart, or
+// one whose flags changed (the tweaks).
+func startManager(tweaks ...func(*Options)) {
 	mgr, err := ctrl.NewManager(controllerUser.Config(), ctrl.Options{
 		Scheme:     env.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
@@ -221,7 +227,7 @@ func startManager() {
 		}},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	r := newReconciler(mgr)
+	r := newReconciler(mgr, tweaks...)
 	// Each manager gets its dispatcher, as the binary does: a restart loses the queue and
 	// replays recent transitions.
 	dispatcher := events.New(eventSinks, events.Options{
@@ -256,8 +262,8 @@ func loadEventSinks(url string) []events.Sink {
 	return sinks
 }
 
-func restartManager() {
+func restartManager(tweaks ...func(*Options)) {
 	stopManager()
 	<-managerDone
-	startManager()
+	startManager(tweaks...)
 }

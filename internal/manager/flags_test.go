@@ -19,6 +19,7 @@ package manager
 import (
 	"flag"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -119,5 +120,34 @@ func TestMaxConcurrentReconcilesComesFromItsFlag(t *testing.T) {
 	f := parseFlags(t, "--worker-image=w", "--storage-endpoint=m:9000", "--max-concurrent-reconciles=8")
 	if f.MaxConcurrentReconciles != 8 {
 		t.Fatalf("MaxConcurrentReconciles = %d, want 8", f.MaxConcurrentReconciles)
+	}
+}
+
+func TestQueueNamesComeFromFlags(t *testing.T) {
+	f := parseFlags(t, "--namespaces=a,b,c", "--queue-name=shared", "--namespace-queue-names=b=tenant-b, c=")
+	opts, err := f.options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.QueueName != "shared" {
+		t.Errorf("QueueName = %q, want shared", opts.QueueName)
+	}
+	want := map[string]string{"b": "tenant-b", "c": ""}
+	if !maps.Equal(opts.NamespaceQueueNames, want) {
+		t.Errorf("NamespaceQueueNames = %v, want %v", opts.NamespaceQueueNames, want)
+	}
+}
+
+func TestBadQueueNamesStopTheController(t *testing.T) {
+	for args, want := range map[string]string{
+		"--queue-name=not a queue":                 `--queue-name="not a queue"`,
+		"--namespace-queue-names=a":                `"a" is not namespace=queue`,
+		"--namespace-queue-names=elsewhere=tenant": `namespace "elsewhere" is not served`,
+		"--namespace-queue-names=a=bad/queue":      `queue "bad/queue" of namespace "a"`,
+	} {
+		f := parseFlags(t, args)
+		if _, err := f.options(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one containing %s", args, err, want)
+		}
 	}
 }

@@ -42,6 +42,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -94,6 +95,9 @@ type Flags struct {
 	Reuse string
 	// StatusWriteInterval is the shortest time between two status writes of a Download in flight.
 	StatusWriteInterval time.Duration
+	// QueueName and NamespaceQueueNames (namespace=queue,...) put worker Jobs in Kueue LocalQueues.
+	QueueName           string
+	NamespaceQueueNames string
 	// EventSinksFile lists the sinks of Download events (internal/events); empty sends none.
 	EventSinksFile string
 	// PublicBaseURL is the facade's URL as clients reach it; it makes the archive links in
@@ -143,6 +147,10 @@ func (f *Flags) bind(fs *flag.FlagSet) {
 		"Shortest time between two status writes of a Download in flight (progress, attempts); finishing is written at once. 0 writes every change.")
 	fs.StringVar(&f.Reuse, "reuse", string(controller.ReuseNamespace),
 		"How far identical Downloads share Jobs and archives: Off, Namespace, or Cluster (stored archives across namespaces too).")
+	fs.StringVar(&f.QueueName, "queue-name", "",
+		"Kueue LocalQueue of the worker Jobs in every served namespace not named by --namespace-queue-names; empty runs Jobs at once, without Kueue.")
+	fs.StringVar(&f.NamespaceQueueNames, "namespace-queue-names", "",
+		"Comma-separated namespace=queue pairs: the Kueue LocalQueue of each named served namespace's worker Jobs (queue may be empty: no Kueue there).")
 	fs.StringVar(&f.EventSinksFile, "event-sinks-file", "",
 		"YAML or JSON file of the sinks that receive Download events ({sinks: [{name, namespaces, url, hmacKeyFile}]}); empty sends none.")
 	fs.StringVar(&f.PublicBaseURL, "public-base-url", "",
@@ -180,6 +188,10 @@ func (f *Flags) options() (controller.Options, error) {
 	if !slices.Contains(controller.ReuseScopes, controller.ReuseScope(f.Reuse)) {
 		return controller.Options{}, fmt.Errorf("--reuse=%q: want one of %v", f.Reuse, controller.ReuseScopes)
 	}
+	namespaceQueues, err := f.namespaceQueueNames(namespaces)
+	if err != nil {
+		return controller.Options{}, err
+	}
 	return controller.Options{
 		Namespaces:              namespaces,
 		WorkerImage:             f.WorkerImage,
@@ -194,7 +206,35 @@ func (f *Flags) options() (controller.Options, error) {
 		MaxConcurrentReconciles: f.MaxConcurrentReconciles,
 		Reuse:                   controller.ReuseScope(f.Reuse),
 		StatusWriteInterval:     f.StatusWriteInterval,
+		QueueName:               f.QueueName,
+		NamespaceQueueNames:     namespaceQueues,
 	}, nil
+}
+
+// namespaceQueueNames parses --namespace-queue-names and checks every queue name, so that a
+// typo stops the controller at start rather than leaving Jobs suspended in no queue.
+func (f *Flags) namespaceQueueNames(served sets.Set[string]) (map[string]string, error) {
+	if problems := validation.IsValidLabelValue(f.QueueName); len(problems) > 0 {
+		return nil, fmt.Errorf("--queue-name=%q: %s", f.QueueName, strings.Join(problems, "; "))
+	}
+	queues := map[string]string{}
+	for pair := range strings.SplitSeq(f.NamespaceQueueNames, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		namespace, queue, found := strings.Cut(pair, "=")
+		switch {
+		case !found:
+			return nil, fmt.Errorf("--namespace-queue-names: %q is not namespace=queue", pair)
+		case !served.Has(namespace):
+			return nil, fmt.Errorf("--namespace-queue-names: namespace %q is not served (--namespaces)", namespace)
+		}
+		if problems := validation.IsValidLabelValue(queue); len(problems) > 0 {
+			return nil, fmt.Errorf("--namespace-queue-names: queue %q of namespace %q: %s", queue, namespace, strings.Join(problems, "; "))
+		}
+		queues[namespace] = queue
+	}
+	return queues, nil
 }
 
 // eventSinks loads and checks the event sinks, so that a bad file, URL or key stops the

@@ -67,6 +67,7 @@ func everyValue() map[string]any {
 			},
 		},
 		"reuse": map[string]any{"scope": "Cluster"},
+		"kueue": map[string]any{"queueName": "shared", "namespaceQueueNames": map[string]any{releaseNamespace: "tenant-a"}},
 		"controller": map[string]any{
 			"replicas": 3, "leaderElect": true, "logLevel": 2, "maxConcurrentReconciles": 8,
 			"resources": map[string]any{"requests": map[string]any{"cpu": 0.1, "memory": "128Mi"}},
@@ -192,6 +193,8 @@ func TestSchemaRefusesInvalidValues(t *testing.T) {
 			[]string{"'/storage'", "'endpoints' not allowed"}},
 		"an invalid enum": {with(map[string]any{"reuse": map[string]any{"scope": "Everything"}}),
 			[]string{"'/reuse/scope'", "'Off', 'Namespace', 'Cluster'"}},
+		"a queue name that is no label value": {with(map[string]any{"kueue": map[string]any{"namespaceQueueNames": map[string]any{"tenant-a": "tenant/a"}}}),
+			[]string{"'/kueue/namespaceQueueNames/tenant-a'", "does not match pattern"}},
 		"an unknown top-level value": {with(map[string]any{"storag": map[string]any{"endpoint": "minio:9000"}}),
 			[]string{"'storag' not allowed"}},
 		"a scheme in storage.endpoint": {storageWith("endpoint", "http://minio:9000"),

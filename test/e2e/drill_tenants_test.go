@@ -144,18 +144,7 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 			Expect(env.HelmRelease).NotTo(BeEmpty(), ".demo/env lacks HELM_RELEASE")
 			start := time.Now()
 
-			By("creating " + strings.Join(tenants, " and ") + " with the demo namespace's Pod Security labels")
-			psa := podSecurityLabels(ctx)
-			for _, ns := range tenants {
-				Expect(recreateNamespace(ctx, ns, psa)).To(Succeed())
-			}
-			// Cleanups run last-registered first: Downloads go, then the release is rolled
-			// back, then the role and the namespaces go.
-			DeferCleanup(func(ctx SpecContext) {
-				for _, ns := range tenants {
-					Expect(deleteNamespaceAndWait(ctx, ns)).To(Succeed())
-				}
-			}, NodeTimeout(5*time.Minute))
+			createTenantNamespaces(ctx, s5Drill, tenants)
 
 			By("granting tenant-a and tenant-b the ClusterRole " + s5EditorRole + " in their own namespace only")
 			Expect(createEditorRole(ctx)).To(Succeed())
@@ -171,28 +160,13 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 			}
 
 			By("helm upgrade: serve both namespaces, trust the forwarder's networks, cap each client at 2 active Downloads")
-			revision, err := helmRevision(ctx)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func(ctx SpecContext) {
-				By(fmt.Sprintf("rolling the release back to revision %d", revision))
-				_, err := helm(ctx, "rollback", env.HelmRelease, strconv.Itoa(revision), "--wait", "--timeout", "5m")
-				Expect(err).NotTo(HaveOccurred())
-				waitForOperator(ctx, nil, tenants)
-			}, NodeTimeout(8*time.Minute))
 			trusted := slices.Clone(s5TrustedProxies)
 			if env.NodeIP != "" {
 				trusted = append(trusted, env.NodeIP)
 			}
-			upgradeStart := time.Now()
-			_, err = helm(ctx, "upgrade", env.HelmRelease, filepath.Join(repoRoot, "charts", "download-operator"),
-				"--reuse-values",
-				"--set", "namespaces={"+strings.Join(tenants, ",")+"}",
-				"--set", "facade.trustedProxies={"+strings.Join(trusted, ",")+"}",
-				"--set", fmt.Sprintf("facade.maxActivePerClient=%d", s5MaxActive),
-				"--wait", "--timeout", "5m")
-			Expect(err).NotTo(HaveOccurred())
-			waitForOperator(ctx, tenants, nil)
-			rollout := time.Since(upgradeStart)
+			rollout := serveTenants(ctx, tenants,
+				"facade.trustedProxies={"+strings.Join(trusted, ",")+"}",
+				fmt.Sprintf("facade.maxActivePerClient=%d", s5MaxActive))
 
 			By("each tenant user creates a Download in its own namespace; capturing each worker's credential")
 			names := map[string]string{}
@@ -749,13 +723,56 @@ func podSecurityLabels(ctx context.Context) map[string]string {
 	return labels
 }
 
-// recreateNamespace creates the namespace, after removing one an aborted run left behind.
-func recreateNamespace(ctx context.Context, name string, labels map[string]string) error {
+// createTenantNamespaces creates a drill's tenant namespaces with the demo namespace's Pod
+// Security labels, and registers their deletion. Registered first, it runs last of the drill's
+// cleanups: Downloads go, the release is rolled back, then the namespaces go.
+func createTenantNamespaces(ctx context.Context, drill string, tenants []string) {
+	GinkgoHelper()
+	By("creating " + strings.Join(tenants, " and ") + " with the demo namespace's Pod Security labels")
+	psa := podSecurityLabels(ctx)
+	for _, ns := range tenants {
+		Expect(recreateNamespace(ctx, ns, drill, psa)).To(Succeed())
+	}
+	DeferCleanup(func(ctx SpecContext) {
+		for _, ns := range tenants {
+			Expect(deleteNamespaceAndWait(ctx, ns)).To(Succeed())
+		}
+	}, NodeTimeout(5*time.Minute))
+}
+
+// serveTenants makes the operator serve the tenant namespaces, with the further values of sets,
+// by helm upgrade --reuse-values, and registers the rollback. It returns how long the upgrade
+// and the rollout took.
+func serveTenants(ctx context.Context, tenants []string, sets ...string) time.Duration {
+	GinkgoHelper()
+	revision, err := helmRevision(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func(ctx SpecContext) {
+		By(fmt.Sprintf("rolling the release back to revision %d", revision))
+		_, err := helm(ctx, "rollback", env.HelmRelease, strconv.Itoa(revision), "--wait", "--timeout", "5m")
+		Expect(err).NotTo(HaveOccurred())
+		waitForOperator(ctx, nil, tenants)
+	}, NodeTimeout(8*time.Minute))
+	start := time.Now()
+	args := []string{"upgrade", env.HelmRelease, filepath.Join(repoRoot, "charts", "download-operator"), "--reuse-values",
+		"--set", "namespaces={" + strings.Join(tenants, ",") + "}"}
+	for _, set := range sets {
+		args = append(args, "--set", set)
+	}
+	_, err = helm(ctx, append(args, "--wait", "--timeout", "5m")...)
+	Expect(err).NotTo(HaveOccurred())
+	waitForOperator(ctx, tenants, nil)
+	return time.Since(start)
+}
+
+// recreateNamespace creates the namespace, labelled with the drill, after removing one an
+// aborted run left behind.
+func recreateNamespace(ctx context.Context, name, drill string, labels map[string]string) error {
 	if err := deleteNamespaceAndWait(ctx, name); err != nil {
 		return err
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	ns.Labels[drillDownloadLabel] = s5Drill
+	ns.Labels[drillDownloadLabel] = drill
 	if err := k8s.Create(ctx, ns); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", name, err)
 	}

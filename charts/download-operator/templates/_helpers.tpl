@@ -253,3 +253,14 @@ The OpenTelemetry settings of the facade and the controller, as container env en
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The --namespace-queue-names flag: namespace=queue pairs, in the order of the namespaces' names.
+*/}}
+{{- define "download-operator.namespaceQueueNames" -}}
+{{- $pairs := list -}}
+{{- range $namespace, $queue := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $namespace $queue) -}}
+{{- end -}}
+--namespace-queue-names={{ join "," $pairs }}
+{{- end -}}
