@@ -33,8 +33,8 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
 	"github.com/download-operator/download-operator/internal/cli"
+	"github.com/download-operator/download-operator/internal/controllercmd"
 	"github.com/download-operator/download-operator/internal/facade"
-	"github.com/download-operator/download-operator/internal/manager"
 	"github.com/download-operator/download-operator/internal/worker"
 )
 
@@ -45,7 +45,7 @@ func main() {
 	}
 	switch role {
 	case "controller":
-		os.Exit(manager.Command(args))
+		os.Exit(controllercmd.Command(args))
 	case "worker":
 		os.Exit(worker.Command(context.Background(), args, os.Stderr))
 	case "facade":

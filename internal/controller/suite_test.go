@@ -28,12 +28,10 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/minio/minio-go/v7"
-	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -200,7 +198,7 @@ func testOptions() Options {
 	}
 }
 
-// newReconciler builds a reconciler wired like internal/manager does, on the given manager,
+// newReconciler builds a reconciler wired as the controller's command does, on the given manager,
 // with testOptions changed by the tweaks.
 func newReconciler(mgr ctrl.Manager, tweaks ...func(*Options)) *DownloadReconciler {
 	opts := testOptions()
@@ -216,16 +214,12 @@ func newReconciler(mgr ctrl.Manager, tweaks ...func(*Options)) *DownloadReconcil
 // ServiceAccount; stopping and starting it again is how tests simulate an operator restart, or
 // one whose flags changed (the tweaks).
 func startManager(tweaks ...func(*Options)) {
-	mgr, err := ctrl.NewManager(controllerUser.Config(), ctrl.Options{
-		Scheme:     env.Scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		// Jobs are watched only in the served namespace, as internal/manager caches them; the
-		// chart grants nothing on Jobs elsewhere.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: {Namespaces: map[string]cache.Config{servedNamespace: {}}},
-		}},
-	})
+	// The binary's manager options, cache included; no metrics server, and a controller name
+	// that may repeat across restarts.
+	options := ManagerOptions(env.Scheme, testOptions().Namespaces)
+	options.Metrics = metricsserver.Options{BindAddress: "0"}
+	options.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+	mgr, err := ctrl.NewManager(controllerUser.Config(), options)
 	Expect(err).NotTo(HaveOccurred())
 	r := newReconciler(mgr, tweaks...)
 	// Each manager gets its dispatcher, as the binary does: a restart loses the queue and

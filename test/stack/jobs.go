@@ -19,7 +19,6 @@ package stack
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,11 +29,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
@@ -42,6 +38,7 @@ import (
 	"github.com/download-operator/download-operator/internal/jobreport"
 	"github.com/download-operator/download-operator/internal/tracing"
 	"github.com/download-operator/download-operator/internal/worker"
+	"github.com/download-operator/download-operator/test/jobsim"
 )
 
 // pollInterval is how often the Wait* helpers look; the apiserver is local and cheap to ask.
@@ -109,11 +106,11 @@ func (s *Stack) WaitForJob(ctx context.Context, downloadName string) (*batchv1.J
 // StartJob is the Job controller seeing the worker Pod start and become ready: startTime now,
 // one active and ready Pod. The controller then reports the Download as processing.
 func (s *Stack) StartJob(ctx context.Context, job *batchv1.Job) error {
-	return s.updateJobStatus(ctx, job, func(st *batchv1.JobStatus) {
-		st.StartTime = ptr.To(metav1.Now())
-		st.Active, st.Ready = 1, ptr.To[int32](1)
-	})
+	return s.jobs().Start(ctx, job, time.Now())
 }
+
+// jobs drives Jobs as the Job controller and the worker would (test/jobsim).
+func (s *Stack) jobs() jobsim.Driver { return jobsim.Driver{Client: s.Admin, Now: time.Now} }
 
 // RunWorker is the kubelet running the Job's Pod: `download-operator worker` in-process, with the
 // container's own arguments plus --kubeconfig of the ServiceAccount the Pod names, which must be
@@ -221,38 +218,14 @@ func (s *Stack) restoreEnv() {
 // CompleteJob is the Job controller's reaction to a worker Pod that exited 0, in its two steps:
 // SuccessCriteriaMet, then Complete with completionTime.
 func (s *Stack) CompleteJob(ctx context.Context, job *batchv1.Job) error {
-	if err := s.updateJobStatus(ctx, job, func(st *batchv1.JobStatus) {
-		st.Active, st.Ready, st.Succeeded = 0, ptr.To[int32](0), 1
-		st.Conditions = append(st.Conditions, jobCondition(batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached,
-			"Reached expected number of succeeded pods"))
-	}); err != nil {
-		return err
-	}
-	return s.updateJobStatus(ctx, job, func(st *batchv1.JobStatus) {
-		st.CompletionTime = ptr.To(metav1.Now())
-		st.Conditions = append(st.Conditions, jobCondition(batchv1.JobComplete, batchv1.JobReasonCompletionsReached,
-			"Reached expected number of succeeded pods"))
-	})
+	return s.jobs().Complete(ctx, job)
 }
 
 // FailJob is the Job controller failing the Job in its two steps (FailureTarget, then Failed)
 // for jobReason, e.g. batchv1.JobReasonPodFailurePolicy after the worker exited 3. failure, when
 // not nil, is first reported on the Job as a worker would; pass nil when RunWorker already did.
 func (s *Stack) FailJob(ctx context.Context, job *batchv1.Job, failure *jobreport.Failure, jobReason string, failedPods int32) error {
-	if failure != nil {
-		if err := s.annotateJob(ctx, job, jobreport.FailureAnnotation, failure); err != nil {
-			return err
-		}
-	}
-	if err := s.updateJobStatus(ctx, job, func(st *batchv1.JobStatus) {
-		st.Active, st.Ready, st.Failed = 0, ptr.To[int32](0), failedPods
-		st.Conditions = append(st.Conditions, jobCondition(batchv1.JobFailureTarget, jobReason, "job failed: "+jobReason))
-	}); err != nil {
-		return err
-	}
-	return s.updateJobStatus(ctx, job, func(st *batchv1.JobStatus) {
-		st.Conditions = append(st.Conditions, jobCondition(batchv1.JobFailed, jobReason, "job failed: "+jobReason))
-	})
+	return s.jobs().Fail(ctx, job, failure, jobReason, failedPods)
 }
 
 // RunToCompletion plays a Download's whole happy path: it waits for the Job, starts it, runs the
@@ -276,40 +249,6 @@ func (s *Stack) RunToCompletion(ctx context.Context, name string) (*downloadv1al
 		return nil, err
 	}
 	return s.WaitForPhase(ctx, name, downloadv1alpha1.PhaseCompleted)
-}
-
-// updateJobStatus re-reads the Job and writes mutate's change through the status subresource.
-func (s *Stack) updateJobStatus(ctx context.Context, job *batchv1.Job, mutate func(*batchv1.JobStatus)) error {
-	if err := s.Admin.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
-		return fmt.Errorf("reading Job %s: %w", job.Name, err)
-	}
-	mutate(&job.Status)
-	if err := s.Admin.Status().Update(ctx, job); err != nil {
-		return fmt.Errorf("updating the status of Job %s: %w", job.Name, err)
-	}
-	return nil
-}
-
-// annotateJob is what the worker does: a merge patch of one report annotation on its own Job.
-func (s *Stack) annotateJob(ctx context.Context, job *batchv1.Job, key string, report any) error {
-	value, err := jobreport.Encode(report)
-	if err != nil {
-		return err
-	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
-	if err != nil {
-		return fmt.Errorf("encoding the annotation patch: %w", err)
-	}
-	if err := s.Admin.Patch(ctx, job, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("annotating Job %s: %w", job.Name, err)
-	}
-	return nil
-}
-
-func jobCondition(t batchv1.JobConditionType, reason, message string) batchv1.JobCondition {
-	now := metav1.Now()
-	return batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: message,
-		LastProbeTime: now, LastTransitionTime: now}
 }
 
 func (s *Stack) poll(ctx context.Context, condition wait.ConditionWithContextFunc) error {

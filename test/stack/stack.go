@@ -293,8 +293,8 @@ func (s *Stack) controllerOptions() controller.Options {
 	}
 }
 
-// startController runs the reconciler in a manager as the chart's controller ServiceAccount,
-// wired as internal/controller's suite does.
+// startController runs the reconciler as the chart's controller ServiceAccount,
+// in a manager built from controller.ManagerOptions, as the binary builds its own.
 func (s *Stack) startController() error {
 	// URLs are signed for MinIO's real address, so tests can download the archive through them.
 	store, err := storage.New(storage.Config{
@@ -304,16 +304,12 @@ func (s *Stack) startController() error {
 	if err != nil {
 		return fmt.Errorf("configuring storage: %w", err)
 	}
-	mgr, err := ctrl.NewManager(s.controllerUser.Config(), ctrl.Options{
-		Scheme:     s.Env.Scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		// Jobs are watched only in the served namespace, as internal/manager caches them; the
-		// chart grants nothing on Jobs elsewhere.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: {Namespaces: map[string]cache.Config{Namespace: {}}},
-		}},
-	})
+	// The binary's manager options, cache included; no metrics server, and a controller name
+	// that may repeat when a test starts a second stack.
+	options := controller.ManagerOptions(s.Env.Scheme, s.Controller.Namespaces)
+	options.Metrics = metricsserver.Options{BindAddress: "0"}
+	options.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+	mgr, err := ctrl.NewManager(s.controllerUser.Config(), options)
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package manager
+package controllercmd
 
 import (
 	"flag"
@@ -23,10 +23,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func parseFlags(t *testing.T, args ...string) Flags {
@@ -89,30 +85,6 @@ func TestWorkersGetTheControllersTracingSettingsButNoHeaders(t *testing.T) {
 	want := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318", "OTEL_TRACES_SAMPLER=parentbased_always_on"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("worker tracing env = %q, want %q", got, want)
-	}
-}
-
-func TestTheJobCacheKeepsWhatTheControllerReads(t *testing.T) {
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: "j", Annotations: map[string]string{"download.operator.dev/progress": "{}"},
-			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}},
-		},
-		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-			Containers: []corev1.Container{{Name: "worker", Args: []string{"worker"}}},
-		}}},
-		Status: batchv1.JobStatus{Succeeded: 1},
-	}
-	slimmed, err := slimJob(job)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := slimmed.(*batchv1.Job)
-	if len(got.Spec.Template.Spec.Containers) != 0 || got.ManagedFields != nil {
-		t.Errorf("the cached Job keeps its Pod template or managedFields: %+v", got)
-	}
-	if got.Name != "j" || got.Status.Succeeded != 1 || got.Annotations["download.operator.dev/progress"] != "{}" {
-		t.Errorf("the cached Job lost what the controller reads: %+v", got)
 	}
 }
 

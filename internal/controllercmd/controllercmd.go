@@ -14,9 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package manager runs the controller: flags, the controller-runtime manager, its caches and
-// metrics, and the Download reconciler.
-package manager
+// Package controllercmd is the controller command (download-operator controller): its flags, the
+// controller-runtime manager built from controller.ManagerOptions, and the servers beside it.
+package controllercmd
 
 import (
 	"context"
@@ -33,12 +33,9 @@ import (
 	"syscall"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -46,8 +43,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -346,12 +341,6 @@ func run(f Flags) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	// Jobs are cached only in served namespaces and only when they are workers, which keeps the
-	// controller's memory independent of everything else running in the cluster.
-	servedNamespaces := map[string]cache.Config{}
-	for ns := range opts.Namespaces {
-		servedNamespaces[ns] = cache.Config{}
-	}
 	ctx := ctrl.SetupSignalHandler()
 	shutdownTracing, err := tracing.Setup(ctx, tracing.ServiceController)
 	if err != nil {
@@ -360,29 +349,11 @@ func run(f Flags) error {
 	}
 	defer func() { _ = tracing.Flush(ctx, shutdownTracing) }()
 	restConfig := ctrl.GetConfigOrDie()
-	mgr, err := whenReachable(ctx, func() (ctrl.Manager, error) {
-		return ctrl.NewManager(restConfig, ctrl.Options{
-			Scheme:                 scheme,
-			Metrics:                metricsOpts,
-			HealthProbeBindAddress: f.ProbeAddr,
-			LeaderElection:         f.EnableLeaderElection,
-			LeaderElectionID:       "download-operator.operator.dev",
-			// The process exits right after the manager stops, so releasing the lease early is safe
-			// and lets the next leader start without waiting for the lease to expire.
-			LeaderElectionReleaseOnCancel: true,
-			Cache: cache.Options{
-				// managedFields is a third of a cached object's size and nothing here reads it.
-				DefaultTransform: cache.TransformStripManagedFields(),
-				ByObject: map[client.Object]cache.ByObject{
-					&batchv1.Job{}: {
-						Namespaces: servedNamespaces,
-						Label:      labels.SelectorFromSet(labels.Set{controller.ComponentLabel: controller.WorkerComponent}),
-						Transform:  slimJob,
-					},
-				},
-			},
-		})
-	})
+	managerOptions := controller.ManagerOptions(scheme, opts.Namespaces)
+	managerOptions.Metrics = metricsOpts
+	managerOptions.HealthProbeBindAddress = f.ProbeAddr
+	managerOptions.LeaderElection = f.EnableLeaderElection
+	mgr, err := whenReachable(ctx, func() (ctrl.Manager, error) { return ctrl.NewManager(restConfig, managerOptions) })
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
@@ -410,20 +381,6 @@ func run(f Flags) error {
 	}
 	ctrl.Log.WithName("setup").Info("starting controller", "namespaces", sets.List(opts.Namespaces), "workerImage", opts.WorkerImage)
 	return mgr.Start(ctx)
-}
-
-// slimJob keeps in the cache only what the controller reads of a worker Job: its identity,
-// owners, labels, report annotations, the template's annotations and status. The Pod template is most of a Job and would
-// otherwise cost memory for every Download still around.
-func slimJob(obj any) (any, error) {
-	job, ok := obj.(*batchv1.Job)
-	if !ok {
-		return obj, nil
-	}
-	job.ManagedFields = nil
-	// The template's annotations stay: they hold the content digest, which completion records.
-	job.Spec.Template = corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: job.Spec.Template.Annotations}}
-	return job, nil
 }
 
 // startupBackoff paces whenReachable: quick at first, for a blip, then every 10 s at most.
