@@ -198,13 +198,8 @@ func testOptions() Options {
 	}
 }
 
-// newReconciler builds a reconciler wired as the controller's command does, on the given manager,
-// with testOptions changed by the tweaks.
-func newReconciler(mgr ctrl.Manager, tweaks ...func(*Options)) *DownloadReconciler {
-	opts := testOptions()
-	for _, tweak := range tweaks {
-		tweak(&opts)
-	}
+// newReconciler builds a reconciler wired as the controller's command does, on the given manager.
+func newReconciler(mgr ctrl.Manager, opts Options) *DownloadReconciler {
 	r := NewDownloadReconciler(mgr, store, opts)
 	r.Clock = fakeClock
 	return r
@@ -214,14 +209,18 @@ func newReconciler(mgr ctrl.Manager, tweaks ...func(*Options)) *DownloadReconcil
 // ServiceAccount; stopping and starting it again is how tests simulate an operator restart, or
 // one whose flags changed (the tweaks).
 func startManager(tweaks ...func(*Options)) {
-	// The binary's manager options, cache included; no metrics server, and a controller name
-	// that may repeat across restarts.
-	options := ManagerOptions(env.Scheme, testOptions().Namespaces)
+	opts := testOptions()
+	for _, tweak := range tweaks {
+		tweak(&opts)
+	}
+	// The binary's manager options, cache included, for the same namespaces as the reconciler;
+	// no metrics server, and a controller name that may repeat across restarts.
+	options := ManagerOptions(env.Scheme, opts.Namespaces)
 	options.Metrics = metricsserver.Options{BindAddress: "0"}
 	options.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
 	mgr, err := ctrl.NewManager(controllerUser.Config(), options)
 	Expect(err).NotTo(HaveOccurred())
-	r := newReconciler(mgr, tweaks...)
+	r := newReconciler(mgr, opts)
 	// Each manager gets its dispatcher, as the binary does: a restart loses the queue and
 	// replays recent transitions.
 	dispatcher := events.New(eventSinks, events.Options{
