@@ -26,7 +26,6 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -54,6 +53,7 @@ import (
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/controller"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/test/demoenv"
 	"github.com/download-operator/download-operator/test/testenv"
 )
 
@@ -83,31 +83,22 @@ type demoCluster struct {
 func startDemo(ctx context.Context, logDir string) (*demoCluster, error) {
 	// The clients here log nothing worth reading; without a logger controller-runtime complains.
 	ctrllog.SetLogger(logr.Discard())
-	root := testenv.RepoRoot()
 	logFile := filepath.Join(logDir, "demo-up.log")
 	logf("bringing up the demo stack (hack/demo/up, idempotent; log %s)", logFile)
 	out, err := os.Create(logFile)
 	if err != nil {
 		return nil, err
 	}
-	up := exec.CommandContext(ctx, filepath.Join(root, "hack", "demo", "up"))
-	up.Dir = root
-	up.Stdout, up.Stderr = out, out
-	err = up.Run()
+	err = demoenv.RunScript(ctx, out, "hack/demo/up")
 	_ = out.Close()
 	if err != nil {
-		return nil, fmt.Errorf("hack/demo/up: %w\n%s", err, tailLog(logFile, 20))
+		return nil, fmt.Errorf("%w\n%s", err, tailLog(logFile, 20))
 	}
-	env, err := readEnvFile(filepath.Join(root, ".demo", "env"))
+	env, err := demoenv.Load(demoenv.Path())
 	if err != nil {
 		return nil, err
 	}
-	for _, key := range []string{"KUBECONFIG", "DEMO_NAMESPACE", "FACADE_URL", "MINIO_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "SOURCE_BUCKET"} {
-		if env[key] == "" {
-			return nil, fmt.Errorf(".demo/env has no %s", key)
-		}
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", env["KUBECONFIG"])
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("loading the demo kubeconfig: %w", err)
 	}
@@ -118,13 +109,13 @@ func startDemo(ctx context.Context, logDir string) (*demoCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &demoCluster{namespace: env["DEMO_NAMESPACE"], facadeURL: env["FACADE_URL"], sourceBucket: env["SOURCE_BUCKET"]}
-	minioURL, err := url.Parse(env["MINIO_URL"])
+	c := &demoCluster{namespace: env.Namespace, facadeURL: env.FacadeURL, sourceBucket: env.SourceBucket}
+	minioURL, err := url.Parse(env.MinioURL)
 	if err != nil {
 		return nil, fmt.Errorf("MINIO_URL in .demo/env: %w", err)
 	}
 	c.storage, err = minio.New(minioURL.Host, &minio.Options{
-		Creds: credentials.NewStaticV4(env["MINIO_ACCESS_KEY"], env["MINIO_SECRET_KEY"], ""), Secure: minioURL.Scheme == "https",
+		Creds: credentials.NewStaticV4(env.MinioAccessKey, env.MinioSecretKey, ""), Secure: minioURL.Scheme == "https",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the demo's MinIO: %w", err)
@@ -137,21 +128,6 @@ func startDemo(ctx context.Context, logDir string) (*demoCluster, error) {
 		return nil, fmt.Errorf("connecting to the demo cluster: %w", err)
 	}
 	return c, nil
-}
-
-// readEnvFile reads NAME=VALUE lines.
-func readEnvFile(path string) (map[string]string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s (written by hack/demo/up): %w", path, err)
-	}
-	env := map[string]string{}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
-			env[k] = v
-		}
-	}
-	return env, nil
 }
 
 // lifecycle is what the watches saw of one Download and its Job and worker Pod: the local time

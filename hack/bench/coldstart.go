@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +39,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/localproc"
 	"github.com/download-operator/download-operator/test/miniotest"
 	"github.com/download-operator/download-operator/test/testenv"
 )
@@ -56,18 +56,13 @@ const coldStartNamespace = "bench-coldstart"
 // start-up (lists, watches), none per Download. The reference is a list of the same Downloads in
 // pages of 500, as an informer's first list reads them: the least a cold start must do.
 func measureColdStart(ctx context.Context, opts options, results *Results) error {
-	dir, err := os.MkdirTemp("", "download-bench-coldstart-")
+	dir, removeDir, err := workDir("download-bench-coldstart-", opts.keep)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if opts.keep {
-			logf("kept %s", dir)
-		} else {
-			_ = os.RemoveAll(dir)
-		}
-	}()
-	binary, err := buildOperator(ctx, dir)
+	defer removeDir()
+	logf("building download-operator from ./cmd")
+	binary, err := localproc.BuildOperator(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -150,19 +145,16 @@ func coldStartOnce(ctx context.Context, opts options, binary, dir string, sample
 	if err != nil {
 		return err
 	}
-	metricsPort, err := freePort()
+	addrs, err := localproc.FreeAddrs(2)
 	if err != nil {
 		return err
 	}
-	probePort, err := freePort()
-	if err != nil {
-		return err
-	}
-	metricsURL := "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
+	metricsAddr, probeAddr := addrs[0], addrs[1]
+	metricsURL := "http://" + metricsAddr + "/metrics"
 	args := []string{"controller", "--namespaces", coldStartNamespace, "--worker-image", "download-operator:bench",
 		"--storage-endpoint", storage.Endpoint, "--file-check-bind-address", "0",
-		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(probePort),
-		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(metricsPort), "--metrics-secure=false"}
+		"--health-probe-bind-address", probeAddr,
+		"--metrics-bind-address", metricsAddr, "--metrics-secure=false"}
 	logFile := filepath.Join(dir, "controller.log")
 	start := time.Now()
 	p, err := startProcess("controller", binary, args,
@@ -171,7 +163,7 @@ func coldStartOnce(ctx context.Context, opts options, binary, dir string, sample
 		return err
 	}
 	defer p.stop()
-	mem := startMemSampler(p.pid())
+	mem := startMemSampler(p.Pid())
 	// The controller's own counters say when it reconciled each Download and what it asked the
 	// apiserver; a settled Download leaves no other trace.
 	var reconciled float64
@@ -201,8 +193,8 @@ wait:
 			}
 		case <-timeout:
 			break wait
-		case <-p.done:
-			return fmt.Errorf("the controller exited: %s\n%s", p.cmd.ProcessState, tailLog(logFile, 20))
+		case <-p.Done():
+			return fmt.Errorf("%s\n%s", p.Exited(), tailLog(logFile, 20))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -216,11 +208,11 @@ wait:
 		sample["P7.all_reconciled_s"] = float64(n) / sample["P7.downloads_per_s"]
 		sample["P7.extrapolated"] = 1
 	}
-	if hwm, _, err := rssMiB(p.pid()); err == nil {
+	if hwm, _, err := rssMiB(p.Pid()); err == nil {
 		sample["P7.peak_rss_mib"] = hwm
 	}
 	sample["P7.peak_rss_anon_mib"] = anon
-	if cpu, err := cpuTime(p.pid()); err == nil {
+	if cpu, err := cpuTime(p.Pid()); err == nil {
 		sample["P7.cpu_s"] = cpu.Seconds()
 	}
 	sample["P7.reconciles"] = reconciled
@@ -272,12 +264,7 @@ func createSettled(ctx context.Context, c client.Client, n int) error {
 					URLExpiresAt: &urlExpires,
 					Archive: &downloadv1alpha1.ArchiveStatus{Bucket: "downloads", Key: coldStartNamespace + "/" + d.Name + ".zip",
 						Size: 1 << 20, SHA256: strings.Repeat("0", 64)},
-					Conditions: []metav1.Condition{
-						{Type: downloadv1alpha1.ConditionComplete, Status: metav1.ConditionTrue, Reason: downloadv1alpha1.ReasonArchiveReady,
-							Message: "the archive is stored and its URL is signed", ObservedGeneration: d.Generation, LastTransitionTime: completed},
-						{Type: downloadv1alpha1.ConditionProgressing, Status: metav1.ConditionFalse, Reason: downloadv1alpha1.ReasonArchiveReady,
-							Message: "done", ObservedGeneration: d.Generation, LastTransitionTime: completed},
-					},
+					Conditions: settledConditions(d.Generation, completed),
 				}
 				if err := c.Status().Update(ctx, d); err != nil {
 					failed.Store(fmt.Errorf("settling Download %s: %w", d.Name, err))
@@ -291,6 +278,30 @@ func createSettled(ctx context.Context, c client.Client, n int) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// settledConditions are the conditions the controller writes on a Download it completed, so
+// that the store holds what a real cold start finds, kstatus conditions included.
+func settledConditions(generation int64, at metav1.Time) []metav1.Condition {
+	const done = "the archive is stored and its URL is signed"
+	var conditions []metav1.Condition
+	for _, c := range []struct {
+		conditionType string
+		status        metav1.ConditionStatus
+		message       string
+	}{
+		{downloadv1alpha1.ConditionComplete, metav1.ConditionTrue, done},
+		{downloadv1alpha1.ConditionProgressing, metav1.ConditionFalse, "done"},
+		{downloadv1alpha1.ConditionReady, metav1.ConditionTrue, done},
+		{downloadv1alpha1.ConditionReconciling, metav1.ConditionFalse, done},
+		{downloadv1alpha1.ConditionStalled, metav1.ConditionFalse, done},
+	} {
+		conditions = append(conditions, metav1.Condition{
+			Type: c.conditionType, Status: c.status, Reason: downloadv1alpha1.ReasonArchiveReady,
+			Message: c.message, ObservedGeneration: generation, LastTransitionTime: at,
+		})
+	}
+	return conditions
 }
 
 // adminKubeconfig writes a kubeconfig of a cluster admin of env, for the controller process.

@@ -31,13 +31,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,8 +52,8 @@ import (
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/facade"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/test/localproc"
 	"github.com/download-operator/download-operator/test/stack"
-	"github.com/download-operator/download-operator/test/testenv"
 )
 
 // initiateNamespace holds P1's Downloads, so that they never reach the polled facade's cache
@@ -70,7 +68,8 @@ var sampleFileIDs = []int64{70000, 70007}
 type environment struct {
 	stack *stack.Stack
 	dir   string
-	keep  bool
+	// removeDir removes dir, or keeps it with --keep.
+	removeDir func()
 	// binary is `download-operator` built from ./cmd.
 	binary string
 	// user is the facade's least-privileged identity, for the bare creates.
@@ -96,33 +95,26 @@ type environment struct {
 	facadeEnv []string
 }
 
-// process is a child process listening on url.
+// process is a role of the binary, or the bare handler, listening on url and logging to a file.
 type process struct {
-	cmd  *exec.Cmd
-	url  string
-	name string
-	done chan struct{}
+	*localproc.Process
+	url string
+	log *os.File
 }
 
-func (p *process) pid() int { return p.cmd.Process.Pid }
-
+// stop ends the process if it runs; the bench stops what it started, so how it ended is moot.
 func (p *process) stop() {
-	if p == nil || p.cmd.Process == nil {
+	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(25 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	_ = p.Stop(25 * time.Second)
+	_ = p.log.Close()
 }
 
 func startEnvironment(ctx context.Context, opts options) (_ *environment, err error) {
 	// Both facades and sampleDownload share one client id key, so that labels agree.
-	env := &environment{keep: opts.keep, facadeEnv: append([]string{facade.ClientIDKeyEnv + "=" + benchClientIDKey}, opts.facadeEnv...)}
-	if env.dir, err = os.MkdirTemp("", "download-bench-"); err != nil {
+	env := &environment{facadeEnv: append([]string{facade.ClientIDKeyEnv + "=" + benchClientIDKey}, opts.facadeEnv...)}
+	if env.dir, env.removeDir, err = workDir("download-bench-", opts.keep); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -130,7 +122,8 @@ func startEnvironment(ctx context.Context, opts options) (_ *environment, err er
 			env.stop()
 		}
 	}()
-	if env.binary, err = buildOperator(ctx, env.dir); err != nil {
+	logf("building download-operator from ./cmd")
+	if env.binary, err = localproc.BuildOperator(ctx, env.dir); err != nil {
 		return nil, err
 	}
 
@@ -173,7 +166,7 @@ func startEnvironment(ctx context.Context, opts options) (_ *environment, err er
 	}
 	env.idleRSS()
 	logf("ready: polled facade pid %d, initiate facade pid %d, bare handler pid %d; %d other Downloads cached",
-		env.polled.pid(), env.initiator.pid(), env.bare.pid(), opts.cached)
+		env.polled.Pid(), env.initiator.Pid(), env.bare.Pid(), opts.cached)
 	return env, nil
 }
 
@@ -189,26 +182,9 @@ func (env *environment) stop() {
 			logf("stopping the stack: %v", err)
 		}
 	}
-	if env.dir != "" {
-		if env.keep {
-			logf("kept %s", env.dir)
-		} else {
-			_ = os.RemoveAll(env.dir)
-		}
+	if env.removeDir != nil {
+		env.removeDir()
 	}
-}
-
-// buildOperator builds `download-operator` from ./cmd into dir, for running its roles as
-// processes of their own.
-func buildOperator(ctx context.Context, dir string) (string, error) {
-	logf("building download-operator from ./cmd")
-	binary := filepath.Join(dir, "download-operator")
-	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building ./cmd: %w\n%s", err, out)
-	}
-	return binary, nil
 }
 
 // grantInitiateNamespace gives the facade's user in initiateNamespace the Role it has in the
@@ -239,16 +215,13 @@ func (env *environment) grantInitiateNamespace(ctx context.Context) error {
 // startFacade runs `download-operator facade` with limits out of the way, and waits until it
 // is ready (its cache synced).
 func (env *environment) startFacade(ctx context.Context, name, kubeconfig, namespace string, extra ...string) (*process, error) {
-	port, err := freePort()
+	addrs, err := localproc.FreeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
-	probePort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	addr, probeAddr := addrs[0], addrs[1]
 	args := append([]string{"facade", "--kubeconfig", kubeconfig, "--namespace", namespace,
-		"--listen", "127.0.0.1:" + strconv.Itoa(port), "--probe-bind-address", "127.0.0.1:" + strconv.Itoa(probePort),
+		"--listen", addr, "--probe-bind-address", probeAddr,
 		"--rate-limit", "1e9", "--rate-burst", "1000000000", "--max-active-per-client", "1000000",
 		// The load generators are one host with many connections.
 		"--max-connections-per-client", "0", "--max-streams-per-client", "0"}, extra...)
@@ -256,64 +229,28 @@ func (env *environment) startFacade(ctx context.Context, name, kubeconfig, names
 	if err != nil {
 		return nil, err
 	}
-	p.url = "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitReady(ctx, p, "http://127.0.0.1:"+strconv.Itoa(probePort)+"/readyz"); err != nil {
+	p.url = "http://" + addr
+	if err := p.WaitReady(ctx, "http://"+probeAddr+"/readyz", readyTimeout); err != nil {
 		p.stop()
 		return nil, err
 	}
 	return p, nil
 }
 
+// readyTimeout bounds a process's start-up; the facade's is mostly its cache sync.
+const readyTimeout = 60 * time.Second
+
 func startProcess(name, binary string, args, extraEnv []string, logFile string) (*process, error) {
 	log, err := os.Create(logFile)
 	if err != nil {
+		return nil, fmt.Errorf("creating %s's log: %w", name, err)
+	}
+	p, err := localproc.Start(name, binary, args, extraEnv, log)
+	if err != nil {
+		_ = log.Close()
 		return nil, err
 	}
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(os.Environ(), extraEnv...)
-	if err := cmd.Start(); err != nil {
-		_ = log.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &process{cmd: cmd, name: name, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = log.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func waitReady(ctx context.Context, p *process, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%s)", p.name, p.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready at %s: %w", p.name, url, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return &process{Process: p, log: log}, nil
 }
 
 // benchClientIDKey is the facades' client id key; a benchmark has no secret to keep.
@@ -526,23 +463,20 @@ const bareServerEnv = "DOWNLOAD_BENCH_BARE_BODY"
 // startBare runs the bare handler in its own process, as the facade runs in its own: this
 // program, built with `go build` (`go run` leaves out what perf needs to name functions).
 func startBare(ctx context.Context, bodyFile, logFile string) (*process, error) {
-	self := filepath.Join(filepath.Dir(bodyFile), "bare-handler")
-	build := exec.CommandContext(ctx, "go", "build", "-o", self, "./hack/bench")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building the bare handler: %w\n%s", err, out)
+	self, err := localproc.Build(ctx, "./hack/bench", filepath.Dir(bodyFile), "bare-handler", nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("building the bare handler: %w", err)
 	}
-	port, err := freePort()
+	addr, err := localproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	p, err := startProcess("bare handler", self, nil, []string{bareServerEnv + "=" + bodyFile, "DOWNLOAD_BENCH_BARE_ADDR=" + addr}, logFile)
 	if err != nil {
 		return nil, err
 	}
 	p.url = "http://" + addr
-	if err := waitReady(ctx, p, p.url+"/"); err != nil {
+	if err := p.WaitReady(ctx, p.url+"/", readyTimeout); err != nil {
 		p.stop()
 		return nil, err
 	}

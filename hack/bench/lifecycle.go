@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -668,17 +667,11 @@ func (c *demoCluster) measureRepeat(ctx context.Context, opts options, sample ma
 
 // measureCluster brings up the demo stack and measures P5, P6 and P8 on it, opts.runs times.
 func measureCluster(ctx context.Context, opts options, wants func(string) bool, results *Results) error {
-	dir, err := os.MkdirTemp("", "download-bench-cluster-")
+	dir, removeDir, err := workDir("download-bench-cluster-", opts.keep)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if opts.keep {
-			logf("kept %s", dir)
-		} else {
-			_ = os.RemoveAll(dir)
-		}
-	}()
+	defer removeDir()
 	c, err := startDemo(ctx, dir)
 	if err != nil {
 		return err

@@ -270,7 +270,7 @@ func measure(ctx context.Context, opts options) (*Results, error) {
 			defer env.stop()
 			if opts.hold > 0 {
 				logf("holding for %s: polled facade %s (pid %d), bare handler %s (pid %d), initiate facade %s (pid %d)",
-					opts.hold, env.statusURL, env.polled.pid(), env.bareURL, env.bare.pid(), env.initiator.url, env.initiator.pid())
+					opts.hold, env.statusURL, env.polled.Pid(), env.bareURL, env.bare.Pid(), env.initiator.url, env.initiator.Pid())
 				select {
 				case <-time.After(opts.hold):
 				case <-ctx.Done():
@@ -314,6 +314,21 @@ func measure(ctx context.Context, opts options) (*Results, error) {
 	}
 	results.summarise()
 	return results, nil
+}
+
+// workDir creates a temporary directory for a figure's files (binaries, logs, kubeconfigs).
+// removeDir removes it, or with --keep leaves it for a look after the run, and says where.
+func workDir(prefix string, keep bool) (dir string, removeDir func(), err error) {
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", nil, fmt.Errorf("creating a work directory: %w", err)
+	}
+	return dir, func() {
+		if keep {
+			logf("kept %s", dir)
+		} else {
+			_ = os.RemoveAll(dir)
+		}
+	}, nil
 }
 
 func logf(format string, args ...any) {

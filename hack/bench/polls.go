@@ -59,8 +59,8 @@ func (env *environment) measurePollLatency(ctx context.Context, opts options, sa
 		return err
 	}
 	sample["P2.facade.rss_idle_mib"] = env.idleRSS()
-	resetPeakRSS(env.polled.pid())
-	mem := startMemSampler(env.polled.pid())
+	resetPeakRSS(env.polled.Pid())
+	mem := startMemSampler(env.polled.Pid())
 	var requests, polls int
 	var seen []string
 	targets := []struct{ name, url string }{{"facade", env.statusURL}, {"bare", env.bareURL}}
@@ -118,7 +118,7 @@ func (env *environment) measurePollLatency(ctx context.Context, opts options, sa
 	sample["P2.apiserver_requests"] = float64(requests)
 	sample["P2.polls"] = float64(polls)
 	anon, _ := mem.stop()
-	if peak, _, err := rssMiB(env.polled.pid()); err == nil {
+	if peak, _, err := rssMiB(env.polled.Pid()); err == nil {
 		sample["P2.facade.rss_peak_mib"] = peak
 		sample["P2.facade.rss_anon_peak_mib"] = anon
 		logf("P2 facade RSS: idle %.1f MiB, peak %.1f MiB (anonymous %.1f)", env.polledIdleRSS, peak, anon)
@@ -182,8 +182,8 @@ func (env *environment) measurePollThroughput(ctx context.Context, opts options,
 		return err
 	}
 	idle := env.idleRSS()
-	resetPeakRSS(env.polled.pid())
-	mem := startMemSampler(env.polled.pid())
+	resetPeakRSS(env.polled.Pid())
+	mem := startMemSampler(env.polled.Pid())
 	type best struct {
 		run   wrkRun
 		conns int
@@ -195,7 +195,7 @@ func (env *environment) measurePollThroughput(ctx context.Context, opts options,
 		proc *process
 	}{{"facade", env.statusURL, env.polled}, {"bare", env.bareURL, env.bare}}
 	for _, target := range targets {
-		if _, err := runWrk(ctx, target.url, opts.wrkThreads, opts.wrkConns[0], 2*time.Second, target.proc.pid()); err != nil {
+		if _, err := runWrk(ctx, target.url, opts.wrkThreads, opts.wrkConns[0], 2*time.Second, target.proc.Pid()); err != nil {
 			return err
 		}
 	}
@@ -205,7 +205,7 @@ func (env *environment) measurePollThroughput(ctx context.Context, opts options,
 		runs := make([][]wrkRun, len(targets))
 		for range wrkChunks {
 			for i, target := range targets {
-				run, err := runWrk(ctx, target.url, opts.wrkThreads, conns, chunk, target.proc.pid())
+				run, err := runWrk(ctx, target.url, opts.wrkThreads, conns, chunk, target.proc.Pid())
 				if err != nil {
 					return err
 				}
@@ -236,7 +236,7 @@ func (env *environment) measurePollThroughput(ctx context.Context, opts options,
 		sample[key+"errors"] = float64(b.run.errors)
 	}
 	anon, file := mem.stop()
-	peak, current, err := rssMiB(env.polled.pid())
+	peak, current, err := rssMiB(env.polled.Pid())
 	if err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ func (env *environment) measurePollThroughput(ctx context.Context, opts options,
 				url  string
 				proc *process
 			}{{"facade", env.statusURL, env.polled}, {"bare", env.bareURL, env.bare}} {
-				shares, us, err := profilePolls(ctx, env.dir, target.name, target.url, target.proc.pid(), opts.wrkThreads, bests[target.name].conns)
+				shares, us, err := profilePolls(ctx, env.dir, target.name, target.url, target.proc.Pid(), opts.wrkThreads, bests[target.name].conns)
 				if err != nil {
 					logf("P2t: profiling the %s failed: %v", target.name, err)
 					continue
@@ -299,8 +299,8 @@ func (env *environment) restartPolled(ctx context.Context) error {
 // idleRSS is the polled facade's RSS before any load, read once per process.
 func (env *environment) idleRSS() float64 {
 	if env.polledIdleRSS == 0 {
-		_, env.polledIdleRSS, _ = rssMiB(env.polled.pid())
-		anon, _ := procField(fmt.Sprintf("/proc/%d/status", env.polled.pid()), "RssAnon:")
+		_, env.polledIdleRSS, _ = rssMiB(env.polled.Pid())
+		anon, _ := procField(fmt.Sprintf("/proc/%d/status", env.polled.Pid()), "RssAnon:")
 		env.polledIdleAnon = anon / 1024
 	}
 	return env.polledIdleRSS

@@ -61,6 +61,3 @@ func (f *Facade) ObservedResponses() (map[string][]int, error) {
 	}
 	return observed, nil
 }
-
-// RateLimitedClients is how many token buckets the rate limiter holds.
-func (f *Facade) RateLimitedClients() int { return f.limiter.size() }

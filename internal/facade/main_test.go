@@ -18,7 +18,6 @@ package facade_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -375,14 +374,6 @@ type openAPIDoc struct {
 	Paths map[string]map[string]struct {
 		Responses map[string]json.RawMessage `json:"responses"`
 	} `json:"paths"`
-}
-
-func mustJSON(v any) string {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
-		panic(err)
-	}
-	return buf.String()
 }
 
 // probe asks a facade's probe port (its ProbeHandler) for path.

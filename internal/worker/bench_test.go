@@ -40,8 +40,8 @@ import (
 
 	"github.com/download-operator/download-operator/internal/jobreport"
 	"github.com/download-operator/download-operator/internal/worker"
+	"github.com/download-operator/download-operator/test/localproc"
 	"github.com/download-operator/download-operator/test/miniotest"
-	"github.com/download-operator/download-operator/test/testenv"
 )
 
 // The benchmarks share one bucket of sources, uploaded once per process: the 1 GiB one is not
@@ -259,12 +259,9 @@ func BenchmarkPeakRSS(b *testing.B) {
 func buildShippedBinary(b *testing.B) string {
 	b.Helper()
 	dir := b.TempDir()
-	linked := filepath.Join(dir, "linked")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", linked, "./cmd")
-	build.Dir = testenv.RepoRoot()
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building ./cmd: %v\n%s", err, out)
+	linked, err := localproc.Build(b.Context(), "./cmd", dir, "linked", []string{"-trimpath", "-ldflags=-s -w"}, []string{"CGO_ENABLED=0"})
+	if err != nil {
+		b.Fatal(err)
 	}
 	binary := filepath.Join(dir, "download-operator")
 	if err := copyFile(linked, binary); err != nil {

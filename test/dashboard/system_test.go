@@ -23,14 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,9 +38,9 @@ import (
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/facade"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/test/localproc"
 	"github.com/download-operator/download-operator/test/logbuffer"
 	"github.com/download-operator/download-operator/test/stack"
-	"github.com/download-operator/download-operator/test/testenv"
 )
 
 // system is download-operator as it ships: the binary built from ./cmd, run as
@@ -97,14 +93,14 @@ func startSystem(ctx context.Context) (_ *system, err error) {
 	if sys.tempDir, err = os.MkdirTemp("", "dashboard-test-"); err != nil {
 		return nil, fmt.Errorf("creating a temp dir: %w", err)
 	}
-	bin, err := buildBinary(ctx, sys.tempDir)
+	bin, err := localproc.BuildOperator(ctx, sys.tempDir)
 	if err != nil {
 		return nil, err
 	}
 	if sys.stack, err = stack.Start(ctx, stack.Options{WithoutOperator: true}); err != nil {
 		return nil, fmt.Errorf("starting envtest and MinIO: %w", err)
 	}
-	ports, err := freePorts(5)
+	ports, err := localproc.FreeAddrs(5)
 	if err != nil {
 		return nil, err
 	}
@@ -141,12 +137,17 @@ func startSystem(ctx context.Context) (_ *system, err error) {
 	sys.facadeURL = "http://" + facadeAddr
 	// Probes and metrics have a port of their own, so clients cannot crowd them out.
 	sys.facadeProbeURL = "http://" + facadeProbeAddr
-	for _, ready := range []struct{ who, url string }{
-		{"controller", "http://" + probeAddr + "/readyz"},
-		{"controller metrics", sys.controllerMetrics},
-		{"facade", sys.facadeProbeURL + "/readyz"},
+	for _, ready := range []struct {
+		who     string
+		process *process
+		url     string
+	}{
+		{"controller", sys.controller, "http://" + probeAddr + "/readyz"},
+		{"controller metrics", sys.controller, sys.controllerMetrics},
+		{"facade", sys.facade, sys.facadeProbeURL + "/readyz"},
 	} {
-		if err := sys.waitOK(ctx, ready.url); err != nil {
+		// ctx bounds the whole start-up; the controller's cache sync is most of this wait.
+		if err := ready.process.WaitReady(ctx, ready.url, 2*time.Minute); err != nil {
 			return nil, fmt.Errorf("waiting for the %s: %w\ncontroller log:\n%s\nfacade log:\n%s",
 				ready.who, err, sys.controller.log.String(), sys.facade.log.String())
 		}
@@ -173,94 +174,28 @@ func (sys *system) stop() error {
 	return errors.Join(errs...)
 }
 
-// buildBinary builds ./cmd as the image does, so the scrapes show exactly what ships, and not
-// whatever this test binary happens to link.
-func buildBinary(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "download-operator")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd")
-	cmd.Dir = testenv.RepoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd: %w\n%s", err, out)
-	}
-	return bin, nil
-}
-
-// freePorts reserves loopback ports by listening and closing; the processes bind them shortly
-// after, which another process could in principle win in between.
-func freePorts(n int) ([]string, error) {
-	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		addrs = append(addrs, ln.Addr().String())
-		defer func() { _ = ln.Close() }()
-	}
-	return addrs, nil
-}
-
 // process is one running role of the binary, its output kept for failure messages.
 type process struct {
-	cmd  *exec.Cmd
-	log  logbuffer.Buffer
-	done chan error
+	*localproc.Process
+	log *logbuffer.Buffer
 }
 
 func startProcess(bin string, env []string, args ...string) (*process, error) {
-	p := &process{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
-	// Later entries win, so the developer's own KUBECONFIG cannot leak in.
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
-	p.cmd.SysProcAttr = childProcAttr()
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting download-operator %s: %w", args[0], err)
+	log := &logbuffer.Buffer{}
+	p, err := localproc.Start("download-operator "+args[0], bin, args, env, log)
+	if err != nil {
+		return nil, err
 	}
-	go func() { p.done <- p.cmd.Wait() }()
-	return p, nil
+	return &process{Process: p, log: log}, nil
 }
 
-// stop ends the process as Kubernetes does, SIGTERM and then SIGKILL, and reports a process
-// that had died before or did not exit cleanly.
+// stop ends the process as Kubernetes does, and reports a process that had died before or did
+// not exit cleanly, with its output.
 func (p *process) stop() error {
-	select {
-	case err := <-p.done:
-		return fmt.Errorf("%s exited early: %w\n%s", p.cmd.Args[1], err, p.log.String())
-	default:
+	if err := p.Stop(20 * time.Second); err != nil {
+		return fmt.Errorf("%w\n%s", err, p.log.String())
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		if err != nil {
-			return fmt.Errorf("%s after SIGTERM: %w\n%s", p.cmd.Args[1], err, p.log.String())
-		}
-		return nil
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s ignored SIGTERM for 20s\n%s", p.cmd.Args[1], p.log.String())
-	}
-}
-
-func (sys *system) waitOK(ctx context.Context, url string) error {
-	var last error
-	for {
-		resp, err := sys.http.Get(url)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return nil
 }
 
 // call sends one request to the facade and returns the status and body.

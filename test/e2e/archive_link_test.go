@@ -35,20 +35,21 @@ import (
 	. "github.com/onsi/gomega"
 
 	dlclient "github.com/download-operator/download-operator/pkg/client"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 var _ = Describe("Stable archive link", func() {
 	It("redirects to a freshly signed URL of an archive whose ETag, ranges and file name hold", func(ctx SpecContext) {
-		jobID := completedJob(ctx, file1MiB)
-		status, err := api.Status(ctx, jobID)
+		jobID := cluster.CompletedJob(ctx, cluster.File1MiB)
+		status, err := cluster.API.Status(ctx, jobID)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(status.ArchiveURL).To(Equal("/v1/download/" + jobID + "/archive"))
 
 		By("asking the stable link twice, a second apart")
-		first, err := api.ArchiveURL(ctx, jobID, "")
+		first, err := cluster.API.ArchiveURL(ctx, jobID, "")
 		Expect(err).NotTo(HaveOccurred())
 		time.Sleep(1100 * time.Millisecond) // signatures are dated to the second
-		second, err := api.ArchiveURL(ctx, jobID, "")
+		second, err := cluster.API.ArchiveURL(ctx, jobID, "")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(second.URL).NotTo(Equal(first.URL), "each call must sign anew")
 		for _, link := range []*dlclient.ArchiveLink{first, second} {
@@ -68,7 +69,7 @@ var _ = Describe("Stable archive link", func() {
 		Expect(etagAgain).To(Equal(etag), "re-signing must not change the archive's ETag")
 
 		By("following the link itself with Range and a chosen file name, as a browser or curl -L would")
-		u := env.FacadeURL + status.ArchiveURL + "?filename=e2e-link.zip"
+		u := cluster.Env.FacadeURL + status.ArchiveURL + "?filename=e2e-link.zip"
 		part, partETag := fetchArchive(ctx, u, "bytes=100-199")
 		Expect(part.StatusCode).To(Equal(http.StatusPartialContent))
 		Expect(part.body).To(Equal(whole.body[100:200]))
@@ -77,20 +78,20 @@ var _ = Describe("Stable archive link", func() {
 		Expect(part.Header.Get("Content-Disposition")).To(Equal(`attachment; filename="e2e-link.zip"`))
 
 		By("refusing a file name outside the safe set")
-		_, err = api.ArchiveURL(ctx, jobID, "../../etc/passwd")
+		_, err = cluster.API.ArchiveURL(ctx, jobID, "../../etc/passwd")
 		var apiErr *dlclient.APIError
 		Expect(errors.As(err, &apiErr)).To(BeTrue(), "ArchiveURL with a bad name: %v", err)
 		Expect(apiErr.StatusCode).To(Equal(http.StatusBadRequest))
 	}, SpecTimeout(6*time.Minute))
 
 	It("lets pkg/client resume a download whose connection breaks, without fetching it twice", func(ctx SpecContext) {
-		jobID := completedJob(ctx, file32MiB)
-		status, err := api.Status(ctx, jobID)
+		jobID := cluster.CompletedJob(ctx, cluster.File32MiB)
+		status, err := cluster.API.Status(ctx, jobID)
 		Expect(err).NotTo(HaveOccurred())
 
 		By("cutting the first two storage answers a third of the way in, below the client")
 		cutter := &cuttingTransport{base: http.DefaultTransport, cuts: []int64{status.Size / 3, status.Size / 3}}
-		c, err := dlclient.New(env.FacadeURL, dlclient.WithUserAgent("download-operator-e2e"),
+		c, err := dlclient.New(cluster.Env.FacadeURL, dlclient.WithUserAgent("download-operator-e2e"),
 			dlclient.WithHTTPClient(&http.Client{Transport: cutter}))
 		Expect(err).NotTo(HaveOccurred())
 		out, err := os.Create(filepath.Join(GinkgoT().TempDir(), "archive.zip"))
@@ -104,7 +105,7 @@ var _ = Describe("Stable archive link", func() {
 			},
 		})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(digest{Size: n, SHA256: sum}).To(Equal(digest{Size: status.Size, SHA256: status.SHA256}))
+		Expect(cluster.Digest{Size: n, SHA256: sum}).To(Equal(cluster.Digest{Size: status.Size, SHA256: status.SHA256}))
 		Expect(resumes).To(HaveLen(2))
 		Expect(resumes[1].Offset).To(Equal(2 * (status.Size / 3)))
 
@@ -141,7 +142,7 @@ func fetchArchive(ctx context.Context, u, rangeSpec string) (fetched, string) {
 }
 
 func sha256Of(b []byte) string {
-	d, err := digestOf(bytes.NewReader(b))
+	d, err := cluster.DigestOf(bytes.NewReader(b))
 	Expect(err).NotTo(HaveOccurred())
 	return d.SHA256
 }

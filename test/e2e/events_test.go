@@ -27,26 +27,27 @@ import (
 
 	"github.com/download-operator/download-operator/internal/events"
 	dlclient "github.com/download-operator/download-operator/pkg/client"
+	"github.com/download-operator/download-operator/test/cluster"
 	"github.com/download-operator/download-operator/test/eventsink"
 )
 
 var _ = Describe("Completion events", Label("events"), func() {
 	It("posts signed started and completed CloudEvents to the demo's sink on the host", func(ctx SpecContext) {
-		Expect(env.EventSinkPort).NotTo(BeEmpty(), ".demo/env lacks EVENT_SINK_PORT: run hack/demo/up again")
-		key, err := os.ReadFile(env.EventSinkKeyFile)
+		Expect(cluster.Env.EventSinkPort).NotTo(BeEmpty(), ".demo/env lacks EVENT_SINK_PORT: run hack/demo/up again")
+		key, err := os.ReadFile(cluster.Env.EventSinkKeyFile)
 		Expect(err).NotTo(HaveOccurred(), "reading the demo sink's HMAC key (EVENT_SINK_KEY_FILE)")
 		Expect(len(key)).To(BeNumerically(">=", events.MinKeyBytes))
 
 		By("listening where the chart points the demo namespace's sink, on every address: the controller Pod reaches the host at the node IP")
-		receiver, err := eventsink.Start("0.0.0.0:"+env.EventSinkPort, key, nil)
+		receiver, err := eventsink.Start("0.0.0.0:"+cluster.Env.EventSinkPort, key, nil)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(receiver.Close)
 
-		jobID := initiate(ctx, []int64{file1MiB, file32MiB})
-		final, err := api.Wait(ctx, jobID, nil)
+		jobID := cluster.Initiate(ctx, []int64{cluster.File1MiB, cluster.File32MiB})
+		final, err := cluster.API.Wait(ctx, jobID, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(final.Status).To(Equal(dlclient.StateCompleted), "%+v", final)
-		dl, err := getDownload(ctx, jobID)
+		dl, err := cluster.GetDownload(ctx, jobID)
 		Expect(err).NotTo(HaveOccurred())
 
 		By("waiting for the signed events of the job")
@@ -65,15 +66,15 @@ var _ = Describe("Completion events", Label("events"), func() {
 			Expect(d.ParseErr).NotTo(HaveOccurred())
 			Expect(d.SignatureErr).NotTo(HaveOccurred(), "the signature of %s under the demo sink's key", eventType)
 			Expect(d.Event.ID()).To(Equal(events.ID(dl.UID, eventType)))
-			Expect(d.Event.Source()).To(Equal("/apis/download.operator.dev/v1alpha1/namespaces/" + env.Namespace + "/downloads/" + jobID))
+			Expect(d.Event.Source()).To(Equal("/apis/download.operator.dev/v1alpha1/namespaces/" + cluster.Env.Namespace + "/downloads/" + jobID))
 			Expect(d.Event.Subject()).To(Equal(jobID))
 		}
 		data, err := byType[events.TypeCompleted].Data()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(data.JobID).To(Equal(jobID))
-		Expect(data.Namespace).To(Equal(env.Namespace))
+		Expect(data.Namespace).To(Equal(cluster.Env.Namespace))
 		// hack/demo/up sets the chart's events.publicBaseUrl to the facade's address.
-		Expect(data.ArchiveURL).To(Equal(env.FacadeURL + "/v1/download/" + jobID + "/archive"))
+		Expect(data.ArchiveURL).To(Equal(cluster.Env.FacadeURL + "/v1/download/" + jobID + "/archive"))
 		Expect(data.Status.Status).To(Equal("completed"))
 		Expect(data.Status.Size).To(HaveValue(Equal(final.Size)))
 		Expect(data.Status.SHA256).To(Equal(final.SHA256))

@@ -21,23 +21,22 @@ package e2e
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/utils/ptr"
 
 	dlclient "github.com/download-operator/download-operator/pkg/client"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 var _ = Describe("Facade", func() {
 	// 96 MiB at the demo facade's 8 MiB/s cap: about 12 s, several progress reports.
-	ids := []int64{file64MiB, file32MiB}
+	ids := []int64{cluster.File64MiB, cluster.File32MiB}
 
 	It("follows a job by polling its status and delivers a verified archive", func(ctx SpecContext) {
-		jobID := initiate(ctx, ids)
+		jobID := cluster.Initiate(ctx, ids)
 
 		By("polling the status until the job completes")
 		var (
@@ -45,7 +44,7 @@ var _ = Describe("Facade", func() {
 			progress []int
 		)
 		Eventually(ctx, func(g Gomega) {
-			s, err := api.Status(ctx, jobID)
+			s, err := cluster.API.Status(ctx, jobID)
 			g.Expect(err).NotTo(HaveOccurred())
 			if s.Status == dlclient.StateProcessing {
 				progress = append(progress, s.Progress)
@@ -61,13 +60,13 @@ var _ = Describe("Facade", func() {
 	}, SpecTimeout(6*time.Minute))
 
 	It("follows a job over server-sent events and delivers a verified archive", func(ctx SpecContext) {
-		jobID := initiate(ctx, ids)
+		jobID := cluster.Initiate(ctx, ids)
 
 		By("reading the job's event stream until a terminal event")
-		streamCtx, cancel := context.WithTimeout(ctx, defaultWait)
+		streamCtx, cancel := context.WithTimeout(ctx, cluster.DefaultWait)
 		defer cancel()
 		var events []dlclient.Status
-		err := api.Events(streamCtx, jobID, "", func(s dlclient.Status) error {
+		err := cluster.API.Events(streamCtx, jobID, "", func(s dlclient.Status) error {
 			GinkgoWriter.Printf("event %s: %s %d%%\n", s.EventID, s.Status, s.Progress)
 			events = append(events, s)
 			return nil
@@ -91,38 +90,6 @@ var _ = Describe("Facade", func() {
 	}, SpecTimeout(6*time.Minute))
 })
 
-// initiate asks the facade for an archive of ids and registers the job's removal as cleanup.
-func initiate(ctx context.Context, ids []int64) string {
-	GinkgoHelper()
-	return initiateWith(ctx, api, ids)
-}
-
-// initiateWith is initiate through the client c, e.g. one that goes through a proxy.
-func initiateWith(ctx context.Context, c *dlclient.Client, ids []int64) string {
-	GinkgoHelper()
-	By(fmt.Sprintf("initiating a download of %v through the facade", ids))
-	job, err := c.Initiate(ctx, ids, "")
-	Expect(err).NotTo(HaveOccurred())
-	Expect(job.JobID).NotTo(BeEmpty())
-	GinkgoWriter.Printf("job %s: %s, eta %d s\n", job.JobID, job.Status, job.EtaSeconds)
-	DeferCleanup(func(ctx SpecContext) {
-		// The API's own cancel first; the Download must then go, finalizer and all.
-		if err := api.Cancel(ctx, job.JobID); err != nil {
-			GinkgoWriter.Printf("cancelling job %s through the facade: %v\n", job.JobID, err)
-		}
-		Expect(deleteDownloadAndWait(ctx, job.JobID)).To(Succeed())
-	}, NodeTimeout(deleteTimeout+30*time.Second))
-	Expect(job.Status).To(Equal(dlclient.StatePending))
-	Expect(job.TotalFileIDs).To(Equal(len(ids)))
-
-	// The job is a Download in the demo namespace, named by the job id, asking for ids in order.
-	dl, err := getDownload(ctx, job.JobID)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(dl.Spec.FileIDs).To(Equal(ids))
-	GinkgoWriter.Printf("Download %s: maxBytesPerSecond %d\n", dl.Name, ptr.Deref(dl.Spec.MaxBytesPerSecond, 0))
-	return job.JobID
-}
-
 // expectProgressRose checks the progress a client saw while the job was processing: it never
 // went backwards and rose at least once, so a client has something to show.
 func expectProgressRose(values []int) {
@@ -137,20 +104,20 @@ func expectProgressRose(values []int) {
 }
 
 // expectDeliverable downloads a completed job's archive twice: through pkg/client, which checks
-// it against the status' size and sha256, and through verifyArchive, which checks every entry.
+// it against the status' size and sha256, and through cluster.VerifyArchive, which checks every entry.
 func expectDeliverable(ctx context.Context, status *dlclient.Status, ids []int64) {
 	GinkgoHelper()
 	Expect(status.DownloadURL).NotTo(BeEmpty())
 	Expect(status.SHA256).To(MatchRegexp(`^[0-9a-f]{64}$`))
 	Expect(status.ExpiresAt).To(BeTemporally(">", time.Now()), "the URL must not be expired already")
 
-	sum, n, err := api.Download(ctx, status, io.Discard, nil)
+	sum, n, err := cluster.API.Download(ctx, status, io.Discard, nil)
 	var checksumErr *dlclient.ChecksumError
 	Expect(errors.As(err, &checksumErr)).To(BeFalse(), "pkg/client rejected the archive: %v", err)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(digest{Size: n, SHA256: sum}).To(Equal(digest{Size: status.Size, SHA256: status.SHA256}))
+	Expect(cluster.Digest{Size: n, SHA256: sum}).To(Equal(cluster.Digest{Size: status.Size, SHA256: status.SHA256}))
 
-	got, err := verifyArchive(ctx, status.DownloadURL, ids)
+	got, err := cluster.VerifyArchive(ctx, status.DownloadURL, ids)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(got).To(Equal(digest{Size: status.Size, SHA256: status.SHA256}))
+	Expect(got).To(Equal(cluster.Digest{Size: status.Size, SHA256: status.SHA256}))
 }

@@ -34,45 +34,46 @@ import (
 	"sigs.k8s.io/yaml"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 var _ = Describe("kubectl", func() {
 	It("prepares the sample Download: kubectl wait, kubectl get dl and a verified archive", func(ctx SpecContext) {
-		path := filepath.Join(repoRoot, samplePath)
+		path := filepath.Join(cluster.RepoRoot, cluster.SamplePath)
 		sample, err := readSample(path)
 		Expect(err).NotTo(HaveOccurred())
 		ids := sample.Spec.FileIDs
 		for _, id := range ids {
-			_, err := s3.StatObject(ctx, env.SourceBucket, sourceKey(id), minio.StatObjectOptions{})
+			_, err := cluster.S3.StatObject(ctx, cluster.Env.SourceBucket, cluster.SourceKey(id), minio.StatObjectOptions{})
 			Expect(err).NotTo(HaveOccurred(), "the sample asks for file %d, which hack/demo/up does not seed", id)
 		}
 
 		By("removing a sample Download an earlier run may have left")
 		// The spec is immutable and a finished Download never runs again, so an old one would
 		// make `kubectl apply` a no-op (or an error) instead of a new archive.
-		_, err = kubectl(ctx, "", "delete", "-f", path, "--ignore-not-found", "--wait", "--timeout=2m")
+		_, err = cluster.Kubectl(ctx, "", "delete", "-f", path, "--ignore-not-found", "--wait", "--timeout=2m")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) {
-			_, err := kubectl(ctx, "", "delete", "-f", path, "--ignore-not-found", "--wait", "--timeout=2m")
+			_, err := cluster.Kubectl(ctx, "", "delete", "-f", path, "--ignore-not-found", "--wait", "--timeout=2m")
 			Expect(err).NotTo(HaveOccurred())
 		}, NodeTimeout(3*time.Minute))
 
-		By("kubectl apply -f " + samplePath)
-		_, err = kubectl(ctx, "", "apply", "-f", path)
+		By("kubectl apply -f " + cluster.SamplePath)
+		_, err = cluster.Kubectl(ctx, "", "apply", "-f", path)
 		Expect(err).NotTo(HaveOccurred())
 
 		By("kubectl wait --for=condition=Ready, the kstatus condition Helm, Flux and Argo CD read")
-		_, err = kubectl(ctx, "", "wait", "--for=condition=Ready", "download/"+sample.Name, "--timeout=3m")
+		_, err = cluster.Kubectl(ctx, "", "wait", "--for=condition=Ready", "download/"+sample.Name, "--timeout=3m")
 		Expect(err).NotTo(HaveOccurred())
 		By("kubectl wait --for=condition=Complete, and kstatus's abnormal-true conditions false")
 		// Ready is set in the same status write as Complete, so these hold at once.
 		for _, condition := range []string{"Complete", "Reconciling=false", "Stalled=false"} {
-			_, err = kubectl(ctx, "", "wait", "--for=condition="+condition, "download/"+sample.Name, "--timeout=10s")
+			_, err = cluster.Kubectl(ctx, "", "wait", "--for=condition="+condition, "download/"+sample.Name, "--timeout=10s")
 			Expect(err).NotTo(HaveOccurred(), "condition %s", condition)
 		}
 
 		By("kubectl get dl")
-		out, err := kubectl(ctx, "", "get", "dl")
+		out, err := cluster.Kubectl(ctx, "", "get", "dl")
 		Expect(err).NotTo(HaveOccurred())
 		GinkgoWriter.Print(out)
 		row, err := tableRow(out, sample.Name)
@@ -84,17 +85,17 @@ var _ = Describe("kubectl", func() {
 		Expect(row).To(HaveKeyWithValue("FILES", strconv.Itoa(len(ids))))
 
 		By("downloading status.downloadURL from the host and checking every entry")
-		url, err := kubectl(ctx, "", "get", "dl", sample.Name, "-o", "jsonpath={.status.downloadURL}")
+		url, err := cluster.Kubectl(ctx, "", "get", "dl", sample.Name, "-o", "jsonpath={.status.downloadURL}")
 		Expect(err).NotTo(HaveOccurred())
-		got, err := verifyArchive(ctx, strings.TrimSpace(url), ids)
+		got, err := cluster.VerifyArchive(ctx, strings.TrimSpace(url), ids)
 		Expect(err).NotTo(HaveOccurred())
-		dl, err := getDownload(ctx, sample.Name)
+		dl, err := cluster.GetDownload(ctx, sample.Name)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(got).To(Equal(digest{Size: dl.Status.Archive.Size, SHA256: dl.Status.Archive.SHA256}),
+		Expect(got).To(Equal(cluster.Digest{Size: dl.Status.Archive.Size, SHA256: dl.Status.Archive.SHA256}),
 			"the archive served differs from status.archive")
 
 		By("checking the worker ran once and succeeded")
-		pods, err := workerPods(ctx, sample.Name)
+		pods, err := cluster.WorkerPods(ctx, sample.Name)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(pods).To(HaveLen(1))
 		Expect(pods[0].Status.Phase).To(Equal(corev1.PodSucceeded))

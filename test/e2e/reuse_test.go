@@ -32,23 +32,24 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	dlclient "github.com/download-operator/download-operator/pkg/client"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 var _ = Describe("Reuse and bursts", func() {
 	// No other spec asks for these files in this order.
-	ids := []int64{file32MiB, file1MiB}
+	ids := []int64{cluster.File32MiB, cluster.File1MiB}
 
 	It("runs one worker for identical requests, and serves a repeat from the stored archive without one", func(ctx SpecContext) {
 		By("initiating the same files twice at once")
 		var first, second string
 		var wg sync.WaitGroup
-		wg.Go(func() { defer GinkgoRecover(); first = initiate(ctx, ids) })
-		wg.Go(func() { defer GinkgoRecover(); second = initiate(ctx, ids) })
+		wg.Go(func() { defer GinkgoRecover(); first = cluster.Initiate(ctx, ids) })
+		wg.Go(func() { defer GinkgoRecover(); second = cluster.Initiate(ctx, ids) })
 		wg.Wait()
 		done := map[string]*downloadv1alpha1.Download{}
 		for _, name := range []string{first, second} {
 			done[name] = waitForCompletedDownload(ctx, name)
-			got, err := verifyArchive(ctx, done[name].Status.DownloadURL, ids)
+			got, err := cluster.VerifyArchive(ctx, done[name].Status.DownloadURL, ids)
 			Expect(err).NotTo(HaveOccurred())
 			GinkgoWriter.Printf("%s: %s, reusedFrom %q\n", name, got, done[name].Status.ReusedFrom)
 		}
@@ -64,13 +65,13 @@ var _ = Describe("Reuse and bursts", func() {
 		Expect(jobsOwnedBy(ctx, first, second)).To(HaveLen(1))
 
 		By("repeating the request while the archive is stored")
-		repeat := initiate(ctx, ids)
+		repeat := cluster.Initiate(ctx, ids)
 		repeated := waitForCompletedDownload(ctx, repeat)
 		Expect(repeated.Status.ReusedFrom).NotTo(BeEmpty())
 		Expect(repeated.Status.Archive).To(Equal(done[first].Status.Archive))
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: env.Namespace, Name: repeat}, &batchv1.Job{})).
+		Expect(cluster.K8s.Get(ctx, client.ObjectKey{Namespace: cluster.Env.Namespace, Name: repeat}, &batchv1.Job{})).
 			To(Satisfy(apierrors.IsNotFound), "a repeat served from the stored archive runs no Job")
-		_, err := verifyArchive(ctx, repeated.Status.DownloadURL, ids)
+		_, err := cluster.VerifyArchive(ctx, repeated.Status.DownloadURL, ids)
 		Expect(err).NotTo(HaveOccurred())
 	}, SpecTimeout(5*time.Minute))
 
@@ -81,16 +82,16 @@ var _ = Describe("Reuse and bursts", func() {
 		for i := range burst {
 			wg.Go(func() {
 				defer GinkgoRecover()
-				job, err := api.Initiate(ctx, []int64{file1MiB}, "")
+				job, err := cluster.API.Initiate(ctx, []int64{cluster.File1MiB}, "")
 				Expect(err).NotTo(HaveOccurred())
 				jobs[i] = job.JobID
-				cleanupDownload(job.JobID)
+				cluster.CleanupDownload(job.JobID)
 			})
 		}
 		wg.Wait()
 		for _, job := range jobs {
 			Eventually(ctx, func(g Gomega) {
-				status, err := api.Status(ctx, job)
+				status, err := cluster.API.Status(ctx, job)
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(status.Status).To(Equal(dlclient.StateCompleted))
 			}).WithTimeout(3 * time.Minute).Should(Succeed())
@@ -106,7 +107,7 @@ func waitForCompletedDownload(ctx context.Context, name string) *downloadv1alpha
 	var dl *downloadv1alpha1.Download
 	Eventually(ctx, func(g Gomega) {
 		var err error
-		dl, err = getDownload(ctx, name)
+		dl, err = cluster.GetDownload(ctx, name)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(dl.Status.Phase).To(Equal(downloadv1alpha1.PhaseCompleted))
 	}).WithTimeout(3 * time.Minute).Should(Succeed())
@@ -117,7 +118,7 @@ func waitForCompletedDownload(ctx context.Context, name string) *downloadv1alpha
 func jobsOwnedBy(ctx context.Context, names ...string) []batchv1.Job {
 	GinkgoHelper()
 	var jobs batchv1.JobList
-	Expect(k8s.List(ctx, &jobs, client.InNamespace(env.Namespace))).To(Succeed())
+	Expect(cluster.K8s.List(ctx, &jobs, client.InNamespace(cluster.Env.Namespace))).To(Succeed())
 	var owned []batchv1.Job
 	for _, job := range jobs.Items {
 		for _, ref := range job.OwnerReferences {

@@ -20,8 +20,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -34,6 +32,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	dlclient "github.com/download-operator/download-operator/pkg/client"
+	"github.com/download-operator/download-operator/test/cluster"
 	"github.com/download-operator/download-operator/test/otlpreceiver"
 )
 
@@ -52,8 +51,8 @@ var _ = Describe("Tracing", Ordered, Label("tracing"), func() {
 	var receiver *otlpreceiver.Receiver
 
 	BeforeAll(func(ctx SpecContext) {
-		Expect(env.NodeIP).NotTo(BeEmpty(), ".demo/env lacks NODE_IP")
-		Expect(env.Helm).NotTo(BeEmpty(), ".demo/env lacks HELM")
+		Expect(cluster.Env.NodeIP).NotTo(BeEmpty(), ".demo/env lacks NODE_IP")
+		Expect(cluster.Env.Helm).NotTo(BeEmpty(), ".demo/env lacks HELM")
 		var err error
 		// On all addresses: the Pods reach the host through the node IP, as they reach MinIO.
 		receiver, err = otlpreceiver.StartHTTP("0.0.0.0:0")
@@ -63,17 +62,17 @@ var _ = Describe("Tracing", Ordered, Label("tracing"), func() {
 			Expect(setTracingEndpoint(ctx, "")).To(Succeed())
 			Expect(receiver.Close()).To(Succeed())
 		}, NodeTimeout(5*time.Minute))
-		By("pointing the release's tracing at an OTLP receiver in this test: " + receiver.EndpointFor(env.NodeIP))
-		Expect(setTracingEndpoint(ctx, receiver.EndpointFor(env.NodeIP))).To(Succeed())
+		By("pointing the release's tracing at an OTLP receiver in this test: " + receiver.EndpointFor(cluster.Env.NodeIP))
+		Expect(setTracingEndpoint(ctx, receiver.EndpointFor(cluster.Env.NodeIP))).To(Succeed())
 	}, NodeTimeout(5*time.Minute))
 
 	It("exports one trace per Download from the facade, the controller and the worker Pod", func(ctx SpecContext) {
-		traceID := randomHex(16)
-		traced := dlclient.ContextWithTraceparent(ctx, "00-"+traceID+"-"+randomHex(8)+"-01")
-		initiated, err := api.Initiate(traced, []int64{14000, 70007}, "")
+		traceID := cluster.RandomHex(16)
+		traced := dlclient.ContextWithTraceparent(ctx, "00-"+traceID+"-"+cluster.RandomHex(8)+"-01")
+		initiated, err := cluster.API.Initiate(traced, []int64{14000, 70007}, "")
 		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func(ctx SpecContext) { _ = api.Cancel(ctx, initiated.JobID) })
-		final, err := api.Wait(ctx, initiated.JobID, nil)
+		DeferCleanup(func(ctx SpecContext) { _ = cluster.API.Cancel(ctx, initiated.JobID) })
+		final, err := cluster.API.Wait(ctx, initiated.JobID, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(final.Status).To(Equal(dlclient.StateCompleted), "%+v", final)
 
@@ -92,7 +91,7 @@ var _ = Describe("Tracing", Ordered, Label("tracing"), func() {
 		GinkgoWriter.Printf("trace %s:\n%s", traceID, tree)
 		// Kept for docs/observability.md: hack/tracerender draws it as a waterfall.
 		if raw, err := json.MarshalIndent(inTrace, "", "  "); err == nil {
-			_ = os.WriteFile(filepath.Join(repoRoot, ".demo", "last-trace.json"), raw, 0o644)
+			_ = os.WriteFile(filepath.Join(cluster.RepoRoot, ".demo", "last-trace.json"), raw, 0o644)
 		}
 
 		byID := map[string]otlpreceiver.Span{}
@@ -131,15 +130,7 @@ var _ = Describe("Tracing", Ordered, Label("tracing"), func() {
 // setTracingEndpoint sets tracing.endpoint on the demo release, keeping every other value, and
 // waits for the rollout.
 func setTracingEndpoint(ctx context.Context, endpoint string) error {
-	_, err := helm(ctx, "upgrade", env.HelmRelease, filepath.Join(repoRoot, "charts", "download-operator"),
-		"--reuse-values", "--set", "tracing.endpoint="+endpoint, "--wait", "--timeout", "4m")
-	return err
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return cluster.UpgradeRelease(ctx, 4*time.Minute, "tracing.endpoint="+endpoint)
 }
 
 func ofTrace(spans []otlpreceiver.Span, traceID string) []otlpreceiver.Span {

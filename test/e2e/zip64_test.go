@@ -34,6 +34,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 // Ids of the ZIP64 spec's own sources, which it uploads and removes: no other spec uses them.
@@ -56,10 +58,10 @@ var _ = Describe("Archives beyond 4 GiB", Label("zip64"), Serial, func() {
 		putGeneratedSource(ctx, fileAfter4GiB, 1<<20, io.LimitReader(strings.NewReader(strings.Repeat("id,name,value\n", 1<<17)), 1<<20))
 
 		ids := []int64{fileBeyond4GiB, fileAfter4GiB}
-		dl := newDownload("zip64", ids, 0) // no bandwidth cap
-		createDownload(ctx, dl)
+		dl := cluster.NewDownload("zip64", ids, 0) // no bandwidth cap
+		cluster.CreateDownload(ctx, dl)
 		started := time.Now()
-		done := waitForComplete(ctx, dl.Name, 10*time.Minute)
+		done := cluster.WaitForComplete(ctx, dl.Name, 10*time.Minute)
 		GinkgoWriter.Printf("archive of %d bytes prepared in %s\n", done.Status.Archive.Size, time.Since(started).Round(time.Second))
 		Expect(done.Status.Archive.Size).To(BeNumerically(">", int64(beyond4GiB)))
 
@@ -70,9 +72,9 @@ var _ = Describe("Archives beyond 4 GiB", Label("zip64"), Serial, func() {
 		f, err := os.CreateTemp("", "e2e-zip64-*.zip")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { _ = f.Close(); _ = os.Remove(f.Name()) })
-		whole, err := fetch(ctx, done.Status.DownloadURL, f)
+		whole, err := cluster.Fetch(ctx, done.Status.DownloadURL, f)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(whole).To(Equal(digest{Size: done.Status.Archive.Size, SHA256: done.Status.Archive.SHA256}))
+		Expect(whole).To(Equal(cluster.Digest{Size: done.Status.Archive.Size, SHA256: done.Status.Archive.SHA256}))
 
 		By("opening it with Python's zipfile, which checks every entry's CRC")
 		python := exec.CommandContext(ctx, "python3", "-c", pythonZipCheck, f.Name())
@@ -94,7 +96,7 @@ var _ = Describe("Archives beyond 4 GiB", Label("zip64"), Serial, func() {
 		By("checking every entry against the sources and the manifest")
 		zr, err := zip.NewReader(f, whole.Size)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(verifyEntries(ctx, zr, ids, nil)).To(Succeed())
+		Expect(cluster.VerifyEntries(ctx, zr, ids, nil)).To(Succeed())
 	}, SpecTimeout(20*time.Minute))
 })
 
@@ -113,11 +115,11 @@ with zipfile.ZipFile(sys.argv[1]) as z:
 // ends: several GiB must not stay in the demo's MinIO.
 func putGeneratedSource(ctx context.Context, id, size int64, content io.Reader) {
 	GinkgoHelper()
-	key := sourceKey(id)
-	_, err := s3.PutObject(ctx, env.SourceBucket, key, content, size, minio.PutObjectOptions{})
+	key := cluster.SourceKey(id)
+	_, err := cluster.S3.PutObject(ctx, cluster.Env.SourceBucket, key, content, size, minio.PutObjectOptions{})
 	Expect(err).NotTo(HaveOccurred(), "uploading source %d", id)
 	DeferCleanup(func(ctx SpecContext) {
-		Expect(s3.RemoveObject(ctx, env.SourceBucket, key, minio.RemoveObjectOptions{})).To(Succeed())
+		Expect(cluster.S3.RemoveObject(ctx, cluster.Env.SourceBucket, key, minio.RemoveObjectOptions{})).To(Succeed())
 	})
 }
 
@@ -131,10 +133,10 @@ func incompressible(size int64) io.Reader {
 // stored the archive.
 func workerPeakRSS(ctx context.Context, name string) int64 {
 	GinkgoHelper()
-	pods, err := workerPods(ctx, name)
+	pods, err := cluster.WorkerPods(ctx, name)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(pods).NotTo(BeEmpty(), "the worker Pod of %s is gone", name)
-	logs, err := kubectl(ctx, "", "logs", pods[len(pods)-1].Name)
+	logs, err := cluster.Kubectl(ctx, "", "logs", pods[len(pods)-1].Name)
 	Expect(err).NotTo(HaveOccurred())
 	for _, line := range strings.Split(logs, "\n") {
 		var record struct {

@@ -1,7 +1,8 @@
+import { QueryClient } from '@tanstack/react-query';
 import { renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { storageKey } from '../src/lib/storage';
-import { useDownload, type UseDownloadOptions } from '../src/lib/useDownload';
+import { statusQueryKey, useDownload, type UseDownloadOptions } from '../src/lib/useDownload';
 import {
   advance,
   attempt,
@@ -270,9 +271,10 @@ describe('useDownload: backoff', () => {
         status: () => ({ status: 200, body: processing(10) }),
       }),
     );
+    const t0 = Date.now();
     await advance(0);
     expect(t.result.current.status).toBe('initiating');
-    expect(t.result.current.retrying).toMatchObject({ code: 'TooManyActiveDownloads', attempt: 1 });
+    expect(t.result.current.retrying).toMatchObject({ code: 'TooManyActiveDownloads', attempt: 1, nextAt: t0 + 5000 });
     await advance(4999);
     expect(t.count('POST', '/v1/download/initiate')).toBe(1);
     await advance(1);
@@ -670,6 +672,40 @@ describe('useDownload: cancel', () => {
     expect(localStorage.getItem(KEY)).toBeNull();
   });
 
+  it('deletes the job of an initiate that was in flight when cancelled, once its id is known', async () => {
+    let answer: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    const server = fakeFetch(facade({ status: () => ({ status: 200, body: processing(20) }) }));
+    const slowInitiate: typeof fetch = async (input, init) => {
+      if (init?.method === 'POST') await held;
+      return server.fetch(input, init);
+    };
+    const t = setup(() => undefined, { fetch: slowInitiate });
+    await advance(0);
+    expect(t.result.current.status).toBe('initiating');
+    await t.result.current.cancel();
+    await advance(0);
+    expect(t.result.current.status).toBe('cancelled');
+    expect(localStorage.getItem(KEY)).toBeNull();
+    expect(server.count('DELETE', '/v1/download/')).toBe(0);
+    answer();
+    await advance(0);
+    expect(server.seen.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /v1/download/initiate', `DELETE /v1/download/${JOB}`]);
+    expect(t.result.current.status).toBe('cancelled');
+    expect(localStorage.getItem(KEY)).toBeNull();
+  });
+
+  it('stops retrying the initiate when unmounted (a mutation would outlive the component)', async () => {
+    const t = setup(facade({ initiate: () => ({ status: 503, body: { error: { code: 'Unavailable', message: 'later' } } }), status: () => ({ status: 500 }) }));
+    await advance(0);
+    expect(t.result.current.retrying?.attempt).toBe(1);
+    t.unmount();
+    await advance(120_000);
+    expect(t.count('POST', '/v1/download/initiate')).toBe(1);
+    // The key stays remembered: mounting again replays it rather than starting a second job.
+    expect(JSON.parse(localStorage.getItem(KEY)!).idempotencyKey).toBe(t.seen[0].headers['idempotency-key']);
+  });
+
   it('reports a job cancelled elsewhere as cancelled, and forgets it', async () => {
     const t = setup(
       facade({
@@ -683,5 +719,27 @@ describe('useDownload: cancel', () => {
     await advance(3000);
     expect(t.result.current.status).toBe('cancelled');
     expect(localStorage.getItem(KEY)).toBeNull();
+  });
+});
+
+describe('useDownload: React Query client', () => {
+  it('throws, saying what to do, without a QueryClientProvider or options.queryClient', () => {
+    // React reports the error it rethrows too: keep the test output for real failures.
+    vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const server = fakeFetch(facade({ status: () => ({ status: 200, body: processing(5) }) }));
+    expect(() => renderHook(() => useDownload(IDS, { fetch: server.fetch, EventSource: null }))).toThrow(
+      /wrap the app in <QueryClientProvider.*options\.queryClient/,
+    );
+    expect(server.seen).toHaveLength(0);
+  });
+
+  it('uses options.queryClient without a provider', async () => {
+    const server = fakeFetch(facade({ status: () => ({ status: 200, body: completed() }) }));
+    const client = new QueryClient();
+    const t = renderHook(() => useDownload(IDS, { fetch: server.fetch, EventSource: null, queryClient: client }));
+    await advance(0);
+    expect(t.result.current.status).toBe('completed');
+    expect(client.getQueryData(statusQueryKey(undefined, JOB))).toMatchObject({ jobId: JOB, status: 'completed' });
+    t.unmount();
   });
 });

@@ -1,4 +1,4 @@
-import { isAbortError, parseRetryAfter } from './backoff';
+import { backoffDelay, isAbortError, parseRetryAfter, type BackoffOptions } from './backoff';
 import type { CancelResponse, ErrorBody, InitiateResponse, MissingFilesPolicy, StatusDocument } from './types';
 
 /** How the client reaches the facade. */
@@ -50,6 +50,24 @@ export class ApiError extends Error {
 export function isRetryable(e: unknown): boolean {
   if (!(e instanceof ApiError)) return !isAbortError(e);
   return e.status === 0 || e.status === 408 || e.status === 429 || e.status >= 500;
+}
+
+export function isNotFound(e: unknown): boolean {
+  return e instanceof ApiError && e.status === 404;
+}
+
+/**
+ * React Query's retryDelay for the facade: the delay before retry number failureCount + 1 (React
+ * Query counts failures from 0), the server's Retry-After when it sent one.
+ */
+export function retryDelay(failureCount: number, error: unknown, backoff?: BackoffOptions): number {
+  return backoffDelay(failureCount + 1, error instanceof ApiError ? error.retryAfterMs : undefined, backoff);
+}
+
+/** What to tell the user about a failed request. */
+export function errorBodyOf(e: unknown): ErrorBody {
+  if (e instanceof ApiError) return { code: e.code, message: e.message };
+  return { code: 'Error', message: e instanceof Error ? e.message : String(e) };
 }
 
 function url(cfg: ApiConfig, path: string): string {

@@ -14,12 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package dashboard_test
+package localproc
 
 import "syscall"
 
-// childProcAttr kills the controller and the facade with the test binary, which a go test
-// timeout ends without running TestMain's cleanup.
+// childProcAttr kills the child when its parent dies: a go test timeout ends the parent
+// without running any cleanup.
 func childProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

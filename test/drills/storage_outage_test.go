@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"slices"
@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 const (
@@ -39,10 +40,10 @@ const (
 
 var _ = Describe("R3: storage outage", Label(drillLabel, "R3"), Serial, func() {
 	It("completes each Download correctly after MinIO was down for 30 s, or fails it with StorageError", func(ctx SpecContext) {
-		ids := []int64{file64MiB}
+		ids := []int64{cluster.File64MiB}
 		dls := make([]*downloadv1alpha1.Download, r3Downloads)
 		for i := range dls {
-			dls[i] = newDrillDownload("R3", "drill-r3", ids, slowRate)
+			dls[i] = newDrillDownload("R3", "drill-r3", ids, cluster.SlowRate)
 		}
 		createDownloads(ctx, dls)
 
@@ -59,17 +60,17 @@ var _ = Describe("R3: storage outage", Label(drillLabel, "R3"), Serial, func() {
 		By("stopping MinIO for 30 s")
 		// Registered first, so MinIO comes back even when the spec fails or times out halfway.
 		DeferCleanup(func(ctx SpecContext) {
-			Expect(runRepoScript(ctx, minioScript, "start")).To(Succeed())
+			Expect(cluster.RunRepoScript(ctx, minioScript, "start")).To(Succeed())
 		}, NodeTimeout(2*time.Minute))
 		stopping := time.Now()
-		Expect(runRepoScript(ctx, minioScript, "stop")).To(Succeed())
+		Expect(cluster.RunRepoScript(ctx, minioScript, "stop")).To(Succeed())
 		stopped := time.Now()
 		select {
 		case <-ctx.Done():
 			Fail("the spec ended during the outage")
 		case <-time.After(r3Outage):
 		}
-		Expect(runRepoScript(ctx, minioScript, "start")).To(Succeed())
+		Expect(cluster.RunRepoScript(ctx, minioScript, "start")).To(Succeed())
 		back := time.Now()
 		figure("R3.outage", "MinIO out for %s: stop took %s, then %s down, start and readiness took %s",
 			back.Sub(stopping).Round(100*time.Millisecond), stopped.Sub(stopping).Round(100*time.Millisecond), r3Outage,
@@ -110,12 +111,13 @@ var _ = Describe("R3: storage outage", Label(drillLabel, "R3"), Serial, func() {
 			if !slices.Contains(names, name) {
 				continue
 			}
-			Expect(archiveExists(ctx, key)).To(BeFalse(), "archive of deleted Download %s", name)
-			Expect(incompleteUploads(ctx, key)).To(BeEmpty(), "uploads of deleted Download %s", name)
+			Expect(cluster.ArchiveExists(ctx, key)).To(BeFalse(), "archive of deleted Download %s", name)
+			Expect(cluster.IncompleteUploads(ctx, key)).To(BeEmpty(), "uploads of deleted Download %s", name)
 		}
 		orphans, total, err := orphanUploads(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		figure("R3.uploads", "%d incomplete uploads left in bucket %s, %d of them orphaned", total, env.ArchiveBucket, len(orphans))
+		figure("R3.uploads", "%d incomplete uploads left in bucket %s, %d of them orphaned", total, cluster.Env.ArchiveBucket,
+			len(orphans))
 		Expect(orphans).To(BeEmpty())
 	}, SpecTimeout(10*time.Minute))
 })

@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"context"
@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 const (
@@ -53,9 +54,9 @@ var rbacMatrix = func() map[string][]string {
 	all := []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 	m := map[string][]string{
 		"pods/log": {"get"}, "pods/exec": {"get", "create"}, "serviceaccounts/token": {"create"},
-		downloadStatusResource: {"get", "update", "patch"}, downloadsResource + "/finalizers": {"update", "patch"},
+		cluster.DownloadStatusResource: {"get", "update", "patch"}, cluster.DownloadsResource + "/finalizers": {"update", "patch"},
 	}
-	for _, r := range []string{"secrets", "configmaps", "pods", "jobs.batch", downloadsResource,
+	for _, r := range []string{"secrets", "configmaps", "pods", "jobs.batch", cluster.DownloadsResource,
 		"leases.coordination.k8s.io", "events", "events.events.k8s.io"} {
 		m[r] = all
 	}
@@ -64,36 +65,36 @@ var rbacMatrix = func() map[string][]string {
 
 // rbacElsewhere is the smaller matrix asked in a namespace the operator does not serve.
 var rbacElsewhere = map[string][]string{
-	"secrets": {"get"}, "jobs.batch": {"create", "patch"}, downloadsResource: {"get", "patch"},
-	downloadStatusResource: {"patch"},
+	"secrets": {"get"}, "jobs.batch": {"create", "patch"}, cluster.DownloadsResource: {"get", "patch"},
+	cluster.DownloadStatusResource: {"patch"},
 }
 
 // rbacGrants is everything each ServiceAccount may do (docs/architecture.md, "Namespaces and
 // RBAC"): resource -> verbs, in the demo namespace and, for the controller's cluster role,
 // elsewhere too. Whatever is not listed must be refused.
 var rbacGrants = map[string]map[string][]string{
-	controllerServiceAccount: {
-		downloadsResource:                 {"get", "list", "watch", "patch", "delete"},
-		downloadStatusResource:            {"patch"},
-		downloadsResource + "/finalizers": {"update"},
-		"jobs.batch":                      {"get", "list", "watch", "create", "delete", "patch"}, // patch: followers' owner references
-		"pods":                            {"list"},
-		"secrets":                         {"create"},
-		"events.events.k8s.io":            {"create", "patch"},
-		"events":                          {"create", "patch"},
-		"leases.coordination.k8s.io":      {"get", "list", "watch", "create", "update", "patch"},
+	cluster.ControllerServiceAccount: {
+		cluster.DownloadsResource:                 {"get", "list", "watch", "patch", "delete"},
+		cluster.DownloadStatusResource:            {"patch"},
+		cluster.DownloadsResource + "/finalizers": {"update"},
+		"jobs.batch":                 {"get", "list", "watch", "create", "delete", "patch"}, // patch: followers' owner references
+		"pods":                       {"list"},
+		"secrets":                    {"create"},
+		"events.events.k8s.io":       {"create", "patch"},
+		"events":                     {"create", "patch"},
+		"leases.coordination.k8s.io": {"get", "list", "watch", "create", "update", "patch"},
 	},
-	workerServiceAccount: {
+	cluster.WorkerServiceAccount: {
 		"jobs.batch": {"patch"},
 	},
-	facadeServiceAccount: {
-		downloadsResource: {"get", "list", "watch", "create", "delete"},
+	cluster.FacadeServiceAccount: {
+		cluster.DownloadsResource: {"get", "list", "watch", "create", "delete"},
 	},
 }
 
 // rbacClusterWide are the controller's grants that hold in every namespace (its ClusterRole).
 var rbacClusterWide = map[string]bool{
-	downloadsResource: true, downloadStatusResource: true, downloadsResource + "/finalizers": true,
+	cluster.DownloadsResource: true, cluster.DownloadStatusResource: true, cluster.DownloadsResource + "/finalizers": true,
 	"events.events.k8s.io": true,
 }
 
@@ -113,20 +114,20 @@ var _ = Describe("Security", Label(drillLabel, "security"), Ordered, Serial, fun
 	)
 
 	BeforeAll(func(ctx SpecContext) {
-		expiring = newDrillDownload("security", "drill-s4", []int64{file1MiB}, 0)
+		expiring = newDrillDownload("security", "drill-s4", []int64{cluster.File1MiB}, 0)
 		expiring.Spec.URLExpirySeconds = ptr.To[int32](s4URLExpiry)
 		expiring.Spec.TTLSecondsAfterFinished = ptr.To[int32](s4TTL)
-		createDownload(ctx, expiring)
+		cluster.CreateDownload(ctx, expiring)
 		By("capturing the first URL the controller signs")
 		Eventually(ctx, func(g Gomega) {
-			dl, err := getDownload(ctx, expiring.Name)
+			dl, err := cluster.GetDownload(ctx, expiring.Name)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(dl.Status.DownloadURL).NotTo(BeEmpty())
 			expiring = dl
 		}).WithPolling(200 * time.Millisecond).Should(Succeed())
 		firstURL, firstUntil = expiring.Status.DownloadURL, expiring.Status.URLExpiresAt.Time
 		Expect(expiring.Status.Phase).To(Equal(downloadv1alpha1.PhaseCompleted))
-		code, err := httpStatusGet(ctx, http.DefaultClient, firstURL)
+		code, err := cluster.GetStatusCode(ctx, http.DefaultClient, firstURL)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(code).To(Equal(http.StatusOK), "the fresh URL")
 		figure("S4.url", "first URL signed at completion %s, valid until %s (%s), GET now: %d",
@@ -144,34 +145,34 @@ var _ = Describe("Security", Label(drillLabel, "security"), Ordered, Serial, fun
 
 	It("S2: admits only restricted Pods, workers included", Label("S2"), func(ctx SpecContext) {
 		var ns corev1.Namespace
-		Expect(k8s.Get(ctx, client.ObjectKey{Name: env.Namespace}, &ns)).To(Succeed())
-		Expect(ns.Labels).To(HaveKeyWithValue(psaEnforceLabel, psaRestricted))
-		workers, err := workerPods(ctx, expiring.Name)
+		Expect(cluster.K8s.Get(ctx, client.ObjectKey{Name: cluster.Env.Namespace}, &ns)).To(Succeed())
+		Expect(ns.Labels).To(HaveKeyWithValue(cluster.PSAEnforceLabel, cluster.PSARestricted))
+		workers, err := cluster.WorkerPods(ctx, expiring.Name)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(workers).NotTo(BeEmpty(), "the worker Pod of %s is among the Pods checked", expiring.Name)
-		Eventually(ctx, func() ([]string, error) { return namespacePodProblems(ctx, true) }).
+		Eventually(ctx, func() ([]string, error) { return cluster.NamespacePodProblems(ctx, true) }).
 			WithTimeout(time.Minute).Should(BeEmpty())
 
 		By("submitting a copy of every Pod in the namespace again, as a server-side dry run")
 		var pods corev1.PodList
-		Expect(k8s.List(ctx, &pods, client.InNamespace(env.Namespace))).To(Succeed())
+		Expect(cluster.K8s.List(ctx, &pods, client.InNamespace(cluster.Env.Namespace))).To(Succeed())
 		var refused []string
 		counts := map[string]int{}
 		for _, p := range pods.Items {
 			if err := readmit(ctx, &p); err != nil {
 				refused = append(refused, err.Error())
 			}
-			counts[p.Labels[componentLabel]]++
+			counts[p.Labels[cluster.ComponentLabel]]++
 		}
 		figure("S2.pods", "%d Pods re-admitted under restricted (by component %v); a privileged Pod is refused", len(pods.Items), counts)
 		Expect(refused).To(BeEmpty())
-		Expect(privilegedPodRejected(ctx)).To(Succeed())
+		Expect(cluster.PrivilegedPodRejected(ctx)).To(Succeed())
 	}, SpecTimeout(3*time.Minute))
 
 	It("S3: never shows the storage credentials", Label("S3"), func(ctx SpecContext) {
 		sources := map[string]string{}
 		add := func(name string, args ...string) {
-			out, err := kubectl(ctx, "", args...)
+			out, err := cluster.Kubectl(ctx, "", args...)
 			Expect(err).NotTo(HaveOccurred(), "kubectl %s", strings.Join(args, " "))
 			sources[name] = out
 		}
@@ -182,14 +183,14 @@ var _ = Describe("Security", Label(drillLabel, "security"), Ordered, Serial, fun
 			add("describe "+kind, "describe", kind)
 		}
 		var pods corev1.PodList
-		Expect(k8s.List(ctx, &pods, client.InNamespace(env.Namespace))).To(Succeed())
+		Expect(cluster.K8s.List(ctx, &pods, client.InNamespace(cluster.Env.Namespace))).To(Succeed())
 		workerLogs := 0
 		for _, p := range pods.Items {
 			if p.Status.Phase == corev1.PodPending {
 				continue
 			}
 			add("logs "+p.Name, "logs", p.Name, "--all-containers")
-			if p.Labels[componentLabel] == workerComponent {
+			if p.Labels[cluster.ComponentLabel] == cluster.WorkerComponent {
 				workerLogs++
 			}
 			if restartCounts([]corev1.Pod{p})[p.Name] > 0 {
@@ -201,8 +202,8 @@ var _ = Describe("Security", Label(drillLabel, "security"), Ordered, Serial, fun
 		// MinIO's root key, which nothing of the operator holds, and the operator's own user,
 		// which only the controller holds: neither may show anywhere.
 		keys := []struct{ who, accessKey, secretKey string }{
-			{"MINIO", env.MinioAccessKey, env.MinioSecretKey},
-			{"OPERATOR", env.OperatorAccessKey, env.OperatorSecretKey},
+			{"MINIO", cluster.Env.MinioAccessKey, cluster.Env.MinioSecretKey},
+			{"OPERATOR", cluster.Env.OperatorAccessKey, cluster.Env.OperatorSecretKey},
 		}
 		var leaks []string
 		bytes, presigned := 0, 0
@@ -233,14 +234,15 @@ var _ = Describe("Security", Label(drillLabel, "security"), Ordered, Serial, fun
 		Eventually(ctx, rbacSeen).WithTimeout(4 * time.Minute).Should(Receive(&o))
 		Expect(o.err).NotTo(HaveOccurred())
 		figure("S1.matrix", "%d kubectl auth can-i checks (each ServiceAccount: %d verb-resource pairs in %s, %d in %s) in %s; allowed %v",
-			o.checks, countChecks(rbacMatrix), env.Namespace, countChecks(rbacElsewhere),
+			o.checks, countChecks(rbacMatrix), cluster.Env.Namespace, countChecks(rbacElsewhere),
 			otherNamespace, o.took.Round(100*time.Millisecond), o.allowed)
 		Expect(o.wrong).To(BeEmpty())
 
 		By("checking kubectl auth can-i --list: no wildcard, no secrets")
 		for sa := range rbacGrants {
-			for _, ns := range []string{env.Namespace, otherNamespace} {
-				out, err := kubectl(ctx, "", append([]string{"auth", "can-i", "--list", "--namespace=" + ns}, saAuthArgs(sa)...)...)
+			for _, ns := range []string{cluster.Env.Namespace, otherNamespace} {
+				args := append([]string{"auth", "can-i", "--list", "--namespace=" + ns}, cluster.ServiceAccountFlags(sa)...)
+				out, err := cluster.Kubectl(ctx, "", args...)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(listProblems(out)).To(BeEmpty(), "kubectl auth can-i --list as %s in %s:\n%s", sa, ns, out)
 			}
@@ -285,13 +287,13 @@ type expiryObservation struct {
 func observeExpiry(ctx context.Context, dl *downloadv1alpha1.Download, first string, at time.Time) expiryObservation {
 	sleepUntil(ctx, at)
 	o := expiryObservation{at: time.Now()}
-	if o.first, o.err = httpStatusGet(ctx, http.DefaultClient, first); o.err != nil {
+	if o.first, o.err = cluster.GetStatusCode(ctx, http.DefaultClient, first); o.err != nil {
 		return o
 	}
-	if o.current, o.err = getDownload(ctx, dl.Name); o.err != nil {
+	if o.current, o.err = cluster.GetDownload(ctx, dl.Name); o.err != nil {
 		return o
 	}
-	o.fresh, o.err = httpStatusGet(ctx, http.DefaultClient, o.current.Status.DownloadURL)
+	o.fresh, o.err = cluster.GetStatusCode(ctx, http.DefaultClient, o.current.Status.DownloadURL)
 	return o
 }
 
@@ -307,17 +309,17 @@ type ttlObservation struct {
 func observeTTL(ctx context.Context, dl *downloadv1alpha1.Download) ttlObservation {
 	var o ttlObservation
 	o.err = pollUntil(ctx, 500*time.Millisecond, 5*time.Minute, func(ctx context.Context) (bool, error) {
-		err := k8s.Get(ctx, client.ObjectKeyFromObject(dl), &downloadv1alpha1.Download{})
+		err := cluster.K8s.Get(ctx, client.ObjectKeyFromObject(dl), &downloadv1alpha1.Download{})
 		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
 	if o.err != nil {
 		return o
 	}
 	o.gone = time.Now()
-	if o.archive, o.err = archiveExists(ctx, dl.Status.Archive.Key); o.err != nil {
+	if o.archive, o.err = cluster.ArchiveExists(ctx, dl.Status.Archive.Key); o.err != nil {
 		return o
 	}
-	o.uploads, o.err = incompleteUploads(ctx, dl.Status.Archive.Key)
+	o.uploads, o.err = cluster.IncompleteUploads(ctx, dl.Status.Archive.Key)
 	return o
 }
 
@@ -345,7 +347,7 @@ func askRBACMatrix(ctx context.Context) rbacObservation {
 	type check struct{ sa, verb, resource, namespace string }
 	var checks []check
 	for sa := range rbacGrants {
-		for ns, matrix := range map[string]map[string][]string{env.Namespace: rbacMatrix, otherNamespace: rbacElsewhere} {
+		for ns, matrix := range map[string]map[string][]string{cluster.Env.Namespace: rbacMatrix, otherNamespace: rbacElsewhere} {
 			for r, verbs := range matrix {
 				for _, v := range verbs {
 					checks = append(checks, check{sa, v, r, ns})
@@ -357,12 +359,12 @@ func askRBACMatrix(ctx context.Context) rbacObservation {
 	var mu sync.Mutex
 	start := time.Now()
 	o.err = forEach(ctx, checks, func(ctx context.Context, c check) error {
-		may, err := canI(ctx, c.sa, c.verb, c.resource, c.namespace)
+		may, err := cluster.CanI(ctx, c.sa, c.verb, c.resource, c.namespace)
 		if err != nil {
 			return err
 		}
 		want := slices.Contains(rbacGrants[c.sa][c.resource], c.verb) &&
-			(c.namespace == env.Namespace || (c.sa == controllerServiceAccount && rbacClusterWide[c.resource]))
+			(c.namespace == cluster.Env.Namespace || (c.sa == cluster.ControllerServiceAccount && rbacClusterWide[c.resource]))
 		mu.Lock()
 		defer mu.Unlock()
 		if may {
@@ -410,7 +412,7 @@ func readmit(ctx context.Context, pod *corev1.Pod) error {
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "drill-readmit-", Namespace: pod.Namespace, Labels: pod.Labels},
 		Spec:       *pod.Spec.DeepCopy(),
 	}
-	if err := k8s.Create(ctx, cp, client.DryRunAll); err != nil {
+	if err := cluster.K8s.Create(ctx, cp, client.DryRunAll); err != nil {
 		return fmt.Errorf("pod %s, submitted again: %w", pod.Name, err)
 	}
 	return nil

@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"context"
@@ -28,7 +28,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -37,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 // Drill K1: Kueue fair sharing. One ClusterQueue with room for four workers serves two tenant
@@ -91,12 +91,13 @@ spec: {clusterQueue: %[1]s}
 var _ = Describe("K1: Kueue fair sharing", Label(drillLabel, k1Drill), Ordered, Serial, func() {
 	It("K1: admits a tenant's 5 Downloads before another tenant's backlog of 40 drains, and completes all 45",
 		Label(k1Drill), func(ctx SpecContext) {
-			Expect(env.ContainerdSock).NotTo(BeEmpty(), "K1 installs Kueue into the local cluster's containerd; on kind it does not run")
+			Expect(cluster.Env.ContainerdSock).NotTo(BeEmpty(),
+				"K1 installs Kueue into the local cluster's containerd; on kind it does not run")
 			tenants := []string{k1TenantA, k1TenantB}
 
 			By("installing Kueue, built from its Go module (hack/local-cluster/kueue)")
 			installStart := time.Now()
-			Expect(runRepoScript(ctx, "hack/local-cluster/kueue")).To(Succeed())
+			Expect(cluster.RunRepoScript(ctx, "hack/local-cluster/kueue")).To(Succeed())
 			install := time.Since(installStart)
 
 			createTenantNamespaces(ctx, k1Drill, tenants)
@@ -105,11 +106,11 @@ var _ = Describe("K1: Kueue fair sharing", Label(drillLabel, k1Drill), Ordered, 
 			// queues go while Kueue still runs (their finalizers need it), then the namespaces.
 			queues := k1QueueObjects()
 			for _, obj := range queues {
-				Expect(k8s.Create(ctx, obj)).To(Succeed(), "creating %s %s", obj.GetKind(), obj.GetName())
+				Expect(cluster.K8s.Create(ctx, obj)).To(Succeed(), "creating %s %s", obj.GetKind(), obj.GetName())
 			}
 			DeferCleanup(func(ctx SpecContext) {
 				for _, obj := range slices.Backward(queues) {
-					Expect(client.IgnoreNotFound(k8s.Delete(ctx, obj))).To(Succeed())
+					Expect(client.IgnoreNotFound(cluster.K8s.Delete(ctx, obj))).To(Succeed())
 				}
 			}, NodeTimeout(time.Minute))
 
@@ -120,18 +121,18 @@ var _ = Describe("K1: Kueue fair sharing", Label(drillLabel, k1Drill), Ordered, 
 			var all []*downloadv1alpha1.Download
 			DeferCleanup(func(ctx SpecContext) {
 				Expect(forEach(ctx, all, func(ctx context.Context, dl *downloadv1alpha1.Download) error {
-					return deleteDownloadAndWaitIn(ctx, dl.Namespace, dl.Name)
+					return cluster.DeleteDownloadAndWaitIn(ctx, dl.Namespace, dl.Name)
 				})).To(Succeed())
-			}, NodeTimeout(deleteTimeout+2*time.Minute))
+			}, NodeTimeout(cluster.DeleteTimeout+2*time.Minute))
 			create := func(ns string, n int) []*downloadv1alpha1.Download {
 				dls := make([]*downloadv1alpha1.Download, n)
 				for i := range dls {
-					dls[i] = newDrillDownload(k1Drill, "k1", []int64{file32MiB}, k1BytesPerSecond)
+					dls[i] = newDrillDownload(k1Drill, "k1", []int64{cluster.File32MiB}, k1BytesPerSecond)
 					dls[i].Namespace = ns
 				}
 				all = append(all, dls...)
 				Expect(forEach(ctx, dls, func(ctx context.Context, dl *downloadv1alpha1.Download) error {
-					return k8s.Create(ctx, dl)
+					return cluster.K8s.Create(ctx, dl)
 				})).To(Succeed())
 				return dls
 			}
@@ -157,9 +158,9 @@ var _ = Describe("K1: Kueue fair sharing", Label(drillLabel, k1Drill), Ordered, 
 				g.Expect(watch.count(k1TenantB, watch.done)).To(Equal(k1Late))
 			}).WithTimeout(15 * time.Minute).WithPolling(time.Second).Should(Succeed())
 
-			lastLateStart, lastLateDone := watch.last(late, watch.start), watch.last(late, watch.done)
-			floodAfter := watch.countAfter(flood, watch.start, lastLateStart)
-			floodDone := watch.last(flood, watch.done)
+			lastLateStart, lastLateDone := latestTime(late, watch.start), latestTime(late, watch.done)
+			floodAfter := countLaterThan(flood, watch.start, lastLateStart)
+			floodDone := latestTime(flood, watch.done)
 			figure("K1.install", "Kueue built, imported and rolled out in %s", install.Round(time.Second))
 			figure("K1.queued", "%d of %d Downloads were seen Pending with reason Queued; at most %d workers ran at once",
 				len(watch.queued), k1Flood+k1Late, watch.maxRunning)
@@ -211,7 +212,7 @@ func newK1Watch() *k1Watch {
 // observe lists the drill's Downloads in every namespace and records what changed.
 func (w *k1Watch) observe(ctx context.Context) error {
 	var list downloadv1alpha1.DownloadList
-	if err := k8s.List(ctx, &list, client.MatchingLabels{drillDownloadLabel: k1Drill}); err != nil {
+	if err := cluster.K8s.List(ctx, &list, client.MatchingLabels{drillDownloadLabel: k1Drill}); err != nil {
 		return fmt.Errorf("listing the Downloads of %s: %w", k1Drill, err)
 	}
 	for _, dl := range list.Items {
@@ -233,12 +234,16 @@ func (w *k1Watch) observe(ctx context.Context) error {
 	// Jobs, not Downloads, show what Kueue admitted: a Download's status may lag its Job's end
 	// while Kueue already admitted the next one. One list is one consistent snapshot.
 	var jobs batchv1.JobList
-	if err := k8s.List(ctx, &jobs, client.MatchingLabels{componentLabel: workerComponent}); err != nil {
+	if err := cluster.K8s.List(ctx, &jobs, client.MatchingLabels{cluster.ComponentLabel: cluster.WorkerComponent}); err != nil {
 		return fmt.Errorf("listing worker Jobs: %w", err)
 	}
 	running := 0
 	for _, job := range jobs.Items {
-		if (job.Namespace == k1TenantA || job.Namespace == k1TenantB) && !ptr.Deref(job.Spec.Suspend, false) && !k1JobOver(&job) {
+		// A worker is over at the first condition that says so: Kueue may release the quota as
+		// soon as SuccessCriteriaMet or FailureTarget appears, before Complete or Failed.
+		over := jobConditionTrue(&job, batchv1.JobComplete, batchv1.JobFailed, batchv1.JobSuccessCriteriaMet,
+			batchv1.JobFailureTarget)
+		if (job.Namespace == k1TenantA || job.Namespace == k1TenantB) && !ptr.Deref(job.Spec.Suspend, false) && !over {
 			running++
 		}
 	}
@@ -257,8 +262,8 @@ func (w *k1Watch) count(ns string, times map[string]time.Time) int {
 	return n
 }
 
-// last is the latest of the Downloads' times.
-func (w *k1Watch) last(dls []*downloadv1alpha1.Download, times map[string]time.Time) time.Time {
+// latestTime is the latest of the Downloads' times.
+func latestTime(dls []*downloadv1alpha1.Download, times map[string]time.Time) time.Time {
 	var latest time.Time
 	for _, dl := range dls {
 		if t := times[dl.Name]; t.After(latest) {
@@ -268,8 +273,8 @@ func (w *k1Watch) last(dls []*downloadv1alpha1.Download, times map[string]time.T
 	return latest
 }
 
-// countAfter is how many of the Downloads have a time in times later than moment.
-func (w *k1Watch) countAfter(dls []*downloadv1alpha1.Download, times map[string]time.Time, moment time.Time) int {
+// countLaterThan is how many of the Downloads have a time in times later than moment.
+func countLaterThan(dls []*downloadv1alpha1.Download, times map[string]time.Time, moment time.Time) int {
 	n := 0
 	for _, dl := range dls {
 		if times[dl.Name].After(moment) {
@@ -277,16 +282,4 @@ func (w *k1Watch) countAfter(dls []*downloadv1alpha1.Download, times map[string]
 		}
 	}
 	return n
-}
-
-// k1JobOver tells whether the Job's worker is done, by the first condition that says so: Kueue
-// may release the quota as soon as SuccessCriteriaMet or FailureTarget appears.
-func k1JobOver(job *batchv1.Job) bool {
-	return slices.ContainsFunc(job.Status.Conditions, func(c batchv1.JobCondition) bool {
-		switch c.Type {
-		case batchv1.JobComplete, batchv1.JobFailed, batchv1.JobSuccessCriteriaMet, batchv1.JobFailureTarget:
-			return c.Status == corev1.ConditionTrue
-		}
-		return false
-	})
 }

@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"context"
@@ -27,18 +27,17 @@ import (
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 const (
 	r6Downloads = 200
 	// r6Rate makes each 64 MiB Download last about a minute: all are still at work when
 	// cancelled, whether uploading or still waiting for a node slot.
-	r6Rate = 1 * mib
+	r6Rate = 1 * cluster.MiB
 	// r6CancelAfter is how long the Downloads run before the cancel storm, and r6MinUploading
 	// how many workers must be running and uploading by then.
 	r6CancelAfter  = 20 * time.Second
@@ -49,11 +48,11 @@ const (
 
 var _ = Describe("R6: cancel storm", Label(drillLabel, "R6"), Serial, func() {
 	It("leaves no Pod, Job, Download, archive or upload behind after 200 Downloads are cancelled mid-flight", func(ctx SpecContext) {
-		By(fmt.Sprintf("creating %d Downloads of 64 MiB at %d MiB/s", r6Downloads, r6Rate/mib))
+		By(fmt.Sprintf("creating %d Downloads of 64 MiB at %d MiB/s", r6Downloads, r6Rate/cluster.MiB))
 		dls := make([]*downloadv1alpha1.Download, r6Downloads)
 		names := map[string]bool{}
 		for i := range dls {
-			dls[i] = newDrillDownload("R6", "drill-r6", []int64{file64MiB}, r6Rate)
+			dls[i] = newDrillDownload("R6", "drill-r6", []int64{cluster.File64MiB}, r6Rate)
 			// A UUID, as the facade names its jobs: DELETE /v1/download/{jobId} accepts nothing else.
 			dls[i].Name = uuid.NewString()
 			names[dls[i].Name] = true
@@ -84,14 +83,14 @@ var _ = Describe("R6: cancel storm", Label(drillLabel, "R6"), Serial, func() {
 		viaFacade, viaKube := dls[:r6Downloads/2], dls[r6Downloads/2:]
 		cancelled := time.Now()
 		Expect(forEach(ctx, viaFacade, func(ctx context.Context, dl *downloadv1alpha1.Download) error {
-			if err := api.Cancel(ctx, dl.Name); err != nil {
+			if err := cluster.API.Cancel(ctx, dl.Name); err != nil {
 				return fmt.Errorf("cancelling job %s through the facade: %w", dl.Name, err)
 			}
 			return nil
 		})).To(Succeed())
 		facadeTook := time.Since(cancelled)
 		Expect(forEach(ctx, viaKube, func(ctx context.Context, dl *downloadv1alpha1.Download) error {
-			if err := k8s.Delete(ctx, dl); err != nil {
+			if err := cluster.K8s.Delete(ctx, dl); err != nil {
 				return fmt.Errorf("deleting Download %s: %w", dl.Name, err)
 			}
 			return nil
@@ -117,21 +116,20 @@ var _ = Describe("R6: cancel storm", Label(drillLabel, "R6"), Serial, func() {
 		}
 		orphans, total, err := orphanUploads(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		figure("R6.uploads", "%d incomplete uploads in bucket %s, %d of them orphaned", total, env.ArchiveBucket, len(orphans))
+		figure("R6.uploads", "%d incomplete uploads in bucket %s, %d of them orphaned", total, cluster.Env.ArchiveBucket, len(orphans))
 		Expect(orphans).To(BeEmpty())
 	}, SpecTimeout(10*time.Minute))
 })
 
 // r6RunningWorkers counts the running worker Pods of the Downloads in names.
 func r6RunningWorkers(ctx context.Context, names map[string]bool) (int, error) {
-	var pods corev1.PodList
-	if err := k8s.List(ctx, &pods, client.InNamespace(env.Namespace),
-		client.MatchingLabels{componentLabel: workerComponent}); err != nil {
-		return 0, fmt.Errorf("listing worker Pods: %w", err)
+	pods, err := workerPodsOfAll(ctx)
+	if err != nil {
+		return 0, err
 	}
 	n := 0
-	for _, p := range pods.Items {
-		if names[p.Labels[downloadLabel]] && p.Status.Phase == corev1.PodRunning {
+	for _, p := range pods {
+		if names[p.Labels[cluster.DownloadLabel]] && p.Status.Phase == corev1.PodRunning {
 			n++
 		}
 	}
@@ -140,7 +138,7 @@ func r6RunningWorkers(ctx context.Context, names map[string]bool) (int, error) {
 
 // r6Uploading counts the incomplete uploads of the Downloads in names.
 func r6Uploading(ctx context.Context, names map[string]bool) (int, error) {
-	uploads, err := openUploads(ctx)
+	uploads, err := cluster.OpenUploads(ctx, "")
 	if err != nil {
 		return 0, err
 	}
@@ -154,7 +152,7 @@ func r6Uploading(ctx context.Context, names map[string]bool) (int, error) {
 }
 
 // keyOfAny reports whether an archive key belongs to one of the Downloads in names. Keys name
-// their Download (see archiveKeyOf), and these names are UUIDs, so a substring cannot match
+// their Download (see cluster.ArchiveKeyOf), and these names are UUIDs, so a substring cannot match
 // by accident; unlike the Jobs' arguments, this still works for a Download whose Job is gone
 // or was never created.
 func keyOfAny(key string, names map[string]bool) bool {
@@ -170,25 +168,23 @@ func keyOfAny(key string, names map[string]bool) bool {
 // themselves, archive objects and incomplete uploads.
 func r6Leftovers(ctx context.Context, names map[string]bool) (map[string]int, error) {
 	left := map[string]int{}
-	var pods corev1.PodList
-	if err := k8s.List(ctx, &pods, client.InNamespace(env.Namespace),
-		client.MatchingLabels{componentLabel: workerComponent}); err != nil {
-		return nil, fmt.Errorf("listing worker Pods: %w", err)
+	pods, err := workerPodsOfAll(ctx)
+	if err != nil {
+		return nil, err
 	}
 	left["Pods"] = 0
-	for _, p := range pods.Items {
-		if names[p.Labels[downloadLabel]] {
+	for _, p := range pods {
+		if names[p.Labels[cluster.DownloadLabel]] {
 			left["Pods"]++
 		}
 	}
-	var jobs batchv1.JobList
-	if err := k8s.List(ctx, &jobs, client.InNamespace(env.Namespace),
-		client.MatchingLabels{componentLabel: workerComponent}); err != nil {
-		return nil, fmt.Errorf("listing worker Jobs: %w", err)
+	jobs, err := workerJobs(ctx)
+	if err != nil {
+		return nil, err
 	}
 	left["Jobs"] = 0
-	for _, j := range jobs.Items {
-		if names[j.Labels[downloadLabel]] {
+	for _, j := range jobs {
+		if names[j.Labels[cluster.DownloadLabel]] {
 			left["Jobs"]++
 		}
 	}

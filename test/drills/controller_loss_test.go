@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"context"
@@ -33,24 +33,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 const (
 	// r1Downloads is how many Downloads are in flight when both controllers die.
 	r1Downloads = 20
 	// r1Rate makes each 33 MiB Download take about 16 s, so most are still working at the kill.
-	r1Rate = 2 * mib
+	r1Rate = 2 * cluster.MiB
 )
 
 var _ = Describe("R1: controller loss", Label(drillLabel, "R1"), Serial, func() {
 	It("finishes every in-flight Download after both controller replicas are SIGKILLed", func(ctx SpecContext) {
-		ids := []int64{file1MiB, file32MiB}
-		pods, err := componentPods(ctx, controllerComponent)
+		ids := []int64{cluster.File1MiB, cluster.File32MiB}
+		pods, err := cluster.ComponentPods(ctx, cluster.ControllerComponent)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(pods).NotTo(BeEmpty())
 		restartsBefore := restartCounts(pods)
 
-		By(fmt.Sprintf("creating %d Downloads of %v at %d MiB/s", r1Downloads, ids, r1Rate/mib))
+		By(fmt.Sprintf("creating %d Downloads of %v at %d MiB/s", r1Downloads, ids, r1Rate/cluster.MiB))
 		dls := make([]*downloadv1alpha1.Download, r1Downloads)
 		for i := range dls {
 			dls[i] = newDrillDownload("R1", "drill-r1", ids, r1Rate)
@@ -73,13 +74,13 @@ var _ = Describe("R1: controller loss", Label(drillLabel, "R1"), Serial, func() 
 		By("SIGKILLing every controller container")
 		leader, err := leaseHolder(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		pods, err = componentPods(ctx, controllerComponent)
+		pods, err = cluster.ComponentPods(ctx, cluster.ControllerComponent)
 		Expect(err).NotTo(HaveOccurred())
 		atKill, err := drillDownloads(ctx, "R1")
 		Expect(err).NotTo(HaveOccurred())
 		for _, p := range pods {
 			Expect(p.Status.ContainerStatuses).NotTo(BeEmpty(), "pod %s has no container status", p.Name)
-			Expect(killContainer(ctx, p.Status.ContainerStatuses[0].ContainerID)).To(Succeed())
+			Expect(cluster.KillContainer(ctx, p.Status.ContainerStatuses[0].ContainerID)).To(Succeed())
 		}
 		killed := time.Now()
 		figure("R1.leader", "Pod %s led (Lease holder %s); killed %d controller containers with the Downloads at %v",
@@ -102,8 +103,8 @@ var _ = Describe("R1: controller loss", Label(drillLabel, "R1"), Serial, func() 
 			r1Downloads, time.Since(created).Round(time.Second), time.Since(killed).Round(time.Second))
 
 		By("checking the kubelet restarted both controllers, and nothing else did")
-		waitForDeploymentReady(ctx, controllerDeployment, 2*time.Minute)
-		pods, err = componentPods(ctx, controllerComponent)
+		cluster.WaitForDeploymentReady(ctx, cluster.ControllerDeployment, 2*time.Minute)
+		pods, err = cluster.ComponentPods(ctx, cluster.ControllerComponent)
 		Expect(err).NotTo(HaveOccurred())
 		restartsAfter := restartCounts(pods)
 		for name, n := range restartsBefore {
@@ -111,12 +112,11 @@ var _ = Describe("R1: controller loss", Label(drillLabel, "R1"), Serial, func() 
 		}
 
 		By("checking every Download: Completed, one Job with its original UID, no spurious retry")
-		var jobs batchv1.JobList
-		Expect(k8s.List(ctx, &jobs, client.InNamespace(env.Namespace),
-			client.MatchingLabels{componentLabel: workerComponent})).To(Succeed())
+		jobs, err := workerJobs(ctx)
+		Expect(err).NotTo(HaveOccurred())
 		jobsOf := map[string][]batchv1.Job{}
-		for _, j := range jobs.Items {
-			jobsOf[j.Labels[downloadLabel]] = append(jobsOf[j.Labels[downloadLabel]], j)
+		for _, j := range jobs {
+			jobsOf[j.Labels[cluster.DownloadLabel]] = append(jobsOf[j.Labels[cluster.DownloadLabel]], j)
 		}
 		attempts := map[int32]int{}
 		for _, dl := range done {
@@ -145,12 +145,13 @@ var _ = Describe("R1: controller loss", Label(drillLabel, "R1"), Serial, func() 
 // uuid is new in every process, so a restarted leader shows up as a new holder too).
 func leaseHolder(ctx context.Context) (string, error) {
 	var lease coordinationv1.Lease
-	if err := k8s.Get(ctx, client.ObjectKey{Namespace: env.Namespace, Name: leaderLease}, &lease); err != nil {
-		return "", fmt.Errorf("getting Lease %s: %w", leaderLease, err)
+	key := client.ObjectKey{Namespace: cluster.Env.Namespace, Name: cluster.LeaderLease}
+	if err := cluster.K8s.Get(ctx, key, &lease); err != nil {
+		return "", fmt.Errorf("getting Lease %s: %w", cluster.LeaderLease, err)
 	}
 	holder := ptr.Deref(lease.Spec.HolderIdentity, "")
 	if holder == "" {
-		return "", fmt.Errorf("lease %s has no holder", leaderLease)
+		return "", fmt.Errorf("lease %s has no holder", cluster.LeaderLease)
 	}
 	return holder, nil
 }
@@ -161,15 +162,14 @@ func drillJobUIDs(ctx context.Context, drill string) (map[string]types.UID, erro
 	if err != nil {
 		return nil, err
 	}
-	var jobs batchv1.JobList
-	if err := k8s.List(ctx, &jobs, client.InNamespace(env.Namespace),
-		client.MatchingLabels{componentLabel: workerComponent}); err != nil {
-		return nil, fmt.Errorf("listing worker Jobs: %w", err)
+	jobs, err := workerJobs(ctx)
+	if err != nil {
+		return nil, err
 	}
 	uids := map[string]types.UID{}
 	for _, dl := range dls {
-		for _, j := range jobs.Items {
-			if j.Labels[downloadLabel] == dl.Name {
+		for _, j := range jobs {
+			if j.Labels[cluster.DownloadLabel] == dl.Name {
 				uids[dl.Name] = j.UID
 			}
 		}

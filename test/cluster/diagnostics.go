@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package cluster
 
 import (
 	"context"
@@ -33,20 +33,20 @@ func dumpDiagnostics() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	selector := func(component string) string {
-		return nameLabel + "=" + appName + "," + componentLabel + "=" + component
+		return NameLabel + "=" + AppName + "," + ComponentLabel + "=" + component
 	}
 	for _, args := range [][]string{
-		{"logs", "-l", selector(controllerComponent), "--tail=200", "--all-containers", "--prefix"},
-		{"logs", "-l", selector(facadeComponent), "--tail=200", "--all-containers", "--prefix"},
-		{"logs", "-l", componentLabel + "=" + workerComponent, "--tail=50", "--all-containers", "--prefix",
+		{"logs", "-l", selector(ControllerComponent), "--tail=200", "--all-containers", "--prefix"},
+		{"logs", "-l", selector(FacadeComponent), "--tail=200", "--all-containers", "--prefix"},
+		{"logs", "-l", ComponentLabel + "=" + WorkerComponent, "--tail=50", "--all-containers", "--prefix",
 			"--max-log-requests=20"},
 		{"get", "events", "--sort-by=.lastTimestamp"},
 		{"describe", "pods"},
 		{"get", "dl,jobs,pods", "-o", "wide"},
 		{"get", "dl", "-o", "yaml"},
 	} {
-		out, err := kubectl(ctx, "", args...)
-		GinkgoWriter.Printf("\n===== kubectl -n %s %s =====\n%s", env.Namespace, strings.Join(args, " "), out)
+		out, err := Kubectl(ctx, "", args...)
+		GinkgoWriter.Printf("\n===== kubectl -n %s %s =====\n%s", Env.Namespace, strings.Join(args, " "), out)
 		if err != nil {
 			GinkgoWriter.Printf("(%v)\n", err)
 		}

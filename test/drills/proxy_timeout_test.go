@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"bytes"
@@ -33,6 +33,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	dlclient "github.com/download-operator/download-operator/pkg/client"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 const (
@@ -46,7 +47,7 @@ const (
 )
 
 // proxyDrillFiles is every seeded file: 737 MiB at the demo facade's 8 MiB/s, about 92 s.
-var proxyDrillFiles = []int64{file1MiB, file32MiB, file64MiB, file128MiB, file512MiB}
+var proxyDrillFiles = []int64{cluster.File1MiB, cluster.File32MiB, cluster.File64MiB, cluster.File128MiB, cluster.File512MiB}
 
 var _ = Describe("Proxy timeout proof", Label(drillLabel, "proxy"), Serial, func() {
 	It("completes a 90-second download through nginx (polling and SSE) where a synchronous 90-second request gets 504",
@@ -69,7 +70,7 @@ var _ = Describe("Proxy timeout proof", Label(drillLabel, "proxy"), Serial, func
 
 			By("initiating a download of every seeded file (737 MiB) through nginx")
 			started := time.Now()
-			jobID := initiateWith(ctx, pollClient, proxyDrillFiles)
+			jobID := cluster.InitiateWith(ctx, pollClient, proxyDrillFiles)
 
 			// The three clients run side by side, so the drill takes as long as the slowest.
 			var (
@@ -133,7 +134,7 @@ var _ = Describe("Proxy timeout proof", Label(drillLabel, "proxy"), Serial, func
 			Expect(sse.Duration).To(BeNumerically(">=", slowWork), "one request held past proxy_read_timeout")
 
 			By("checking the Download really took at least 90 s")
-			dl, err := getDownload(ctx, jobID)
+			dl, err := cluster.GetDownload(ctx, jobID)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(dl.Status.StartTime).NotTo(BeNil())
 			Expect(dl.Status.CompletionTime).NotTo(BeNil())
@@ -144,9 +145,9 @@ var _ = Describe("Proxy timeout proof", Label(drillLabel, "proxy"), Serial, func
 
 			By("downloading the archive through its presigned URL and checking every entry")
 			Expect(polled.DownloadURL).To(Equal(streamed.DownloadURL), "both clients were handed the same URL")
-			got, err := verifyArchive(ctx, streamed.DownloadURL, proxyDrillFiles)
+			got, err := cluster.VerifyArchive(ctx, streamed.DownloadURL, proxyDrillFiles)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(got).To(Equal(digest{Size: streamed.Size, SHA256: streamed.SHA256}))
+			Expect(got).To(Equal(cluster.Digest{Size: streamed.Size, SHA256: streamed.SHA256}))
 			GinkgoWriter.Printf("nginx error log:\n%s\n", lastLines(proxy.errorLog(), 20))
 		}, SpecTimeout(6*time.Minute))
 })
@@ -200,7 +201,7 @@ type syncOutcome struct {
 // callSync GETs the synchronous endpoint through the proxy and times the answer.
 func callSync(ctx context.Context, u string) syncOutcome {
 	start := time.Now()
-	status, err := httpStatusGet(ctx, &http.Client{Timeout: 2 * slowWork}, u)
+	status, err := cluster.GetStatusCode(ctx, &http.Client{Timeout: 2 * slowWork}, u)
 	return syncOutcome{status: status, took: time.Since(start), err: err}
 }
 

@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"bytes"
@@ -27,7 +27,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +49,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
-	"github.com/download-operator/download-operator/test/testenv"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 // Drill S5: tenant isolation. Two namespaces served by one operator, each with a user who may
@@ -119,7 +118,7 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 			forged := []string{"", s5ForgedHop, s5OtherForgedHop, s5ForgedHop + ", " + s5ClientOther}
 			labels := map[string][]string{}
 			for _, xff := range forged {
-				job := initiateAccepted(ctx, facade, xff, "", file1MiB)
+				job := initiateAccepted(ctx, facade, xff, "", cluster.File1MiB)
 				label := clientLabelOf(ctx, job)
 				labels[label] = append(labels[label], fmt.Sprintf("%q", xff))
 			}
@@ -140,8 +139,8 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 		userOf := map[string]string{s5TenantA: "tenant-a", s5TenantB: "tenant-b"}
 
 		BeforeAll(func(ctx SpecContext) {
-			Expect(env.Helm).NotTo(BeEmpty(), ".demo/env lacks HELM")
-			Expect(env.HelmRelease).NotTo(BeEmpty(), ".demo/env lacks HELM_RELEASE")
+			Expect(cluster.Env.Helm).NotTo(BeEmpty(), ".demo/env lacks HELM")
+			Expect(cluster.Env.HelmRelease).NotTo(BeEmpty(), ".demo/env lacks HELM_RELEASE")
 			start := time.Now()
 
 			createTenantNamespaces(ctx, s5Drill, tenants)
@@ -150,7 +149,7 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 			Expect(createEditorRole(ctx)).To(Succeed())
 			DeferCleanup(func(ctx SpecContext) {
 				role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: s5EditorRole}}
-				Expect(client.IgnoreNotFound(k8s.Delete(ctx, role))).To(Succeed())
+				Expect(client.IgnoreNotFound(cluster.K8s.Delete(ctx, role))).To(Succeed())
 			}, NodeTimeout(time.Minute))
 			for _, ns := range tenants {
 				Expect(bindEditor(ctx, ns, userOf[ns])).To(Succeed())
@@ -161,8 +160,8 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 
 			By("helm upgrade: serve both namespaces, trust the forwarder's networks, cap each client at 2 active Downloads")
 			trusted := slices.Clone(s5TrustedProxies)
-			if env.NodeIP != "" {
-				trusted = append(trusted, env.NodeIP)
+			if cluster.Env.NodeIP != "" {
+				trusted = append(trusted, cluster.Env.NodeIP)
 			}
 			rollout := serveTenants(ctx, tenants,
 				"facade.trustedProxies={"+strings.Join(trusted, ",")+"}",
@@ -175,8 +174,8 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 				Expect(users[ns].Create(ctx, dl)).To(Succeed(), "%s creating a Download in %s", userOf[ns], ns)
 				names[ns] = dl.Name
 				DeferCleanup(func(ctx SpecContext) {
-					Expect(deleteDownloadAndWaitIn(ctx, ns, dl.Name)).To(Succeed())
-				}, NodeTimeout(deleteTimeout+30*time.Second))
+					Expect(cluster.DeleteDownloadAndWaitIn(ctx, ns, dl.Name)).To(Succeed())
+				}, NodeTimeout(cluster.DeleteTimeout+30*time.Second))
 			}
 			for _, ns := range tenants {
 				cred, err := captureCredential(ctx, ns, names[ns])
@@ -184,7 +183,7 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 				creds[ns] = cred
 			}
 			for _, ns := range tenants {
-				done[ns] = waitForCompleteIn(ctx, ns, names[ns], 3*time.Minute)
+				done[ns] = cluster.WaitForCompleteIn(ctx, ns, names[ns], 3*time.Minute)
 			}
 			figure("S5.setup", "helm upgrade (namespaces %v, facade.trustedProxies %v, maxActivePerClient %d) and rollout %s; "+
 				"both tenant Downloads completed %s after the namespaces were created",
@@ -229,24 +228,24 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 				strayInSource := "s5-stray-" + utilrand.String(6)
 				DeferCleanup(func(ctx SpecContext) {
 					// Only a broken policy lets these exist; the root key removes them.
-					_ = s3.RemoveObject(ctx, env.ArchiveBucket, stray, minio.RemoveObjectOptions{})
-					_ = s3.RemoveObject(ctx, env.SourceBucket, strayInSource, minio.RemoveObjectOptions{})
+					_ = cluster.S3.RemoveObject(ctx, cluster.Env.ArchiveBucket, stray, minio.RemoveObjectOptions{})
+					_ = cluster.S3.RemoveObject(ctx, cluster.Env.SourceBucket, strayInSource, minio.RemoveObjectOptions{})
 				})
 
 				answers := map[string]string{}
-				_, err = readObject(ctx, c, env.SourceBucket, sourceKey(file1MiB))
+				_, err = readObject(ctx, c, cluster.Env.SourceBucket, cluster.SourceKey(cluster.File1MiB))
 				answers["read own source"] = s3Code(err)
 				_, err = readObject(ctx, c, theirs.Bucket, theirs.Key)
 				answers["read other archive"] = s3Code(err)
 				_, err = c.ListBuckets(ctx)
 				answers["list buckets"] = s3Code(err)
-				answers["list archive bucket"] = s3Code(firstListError(ctx, c, env.ArchiveBucket, other[ns]+"/"))
+				answers["list archive bucket"] = s3Code(firstListError(ctx, c, cluster.Env.ArchiveBucket, other[ns]+"/"))
 				answers["write other archive"] = s3Code(putSmall(ctx, c, theirs.Bucket, theirs.Key))
-				answers["write new archive key"] = s3Code(putSmall(ctx, c, env.ArchiveBucket, stray))
-				answers["write source bucket"] = s3Code(putSmall(ctx, c, env.SourceBucket, strayInSource))
+				answers["write new archive key"] = s3Code(putSmall(ctx, c, cluster.Env.ArchiveBucket, stray))
+				answers["write source bucket"] = s3Code(putSmall(ctx, c, cluster.Env.SourceBucket, strayInSource))
 				answers["delete other archive"] = s3Code(c.RemoveObject(ctx, theirs.Bucket, theirs.Key, minio.RemoveObjectOptions{}))
 
-				info, statErr := s3.StatObject(ctx, theirs.Bucket, theirs.Key, minio.StatObjectOptions{})
+				info, statErr := cluster.S3.StatObject(ctx, theirs.Bucket, theirs.Key, minio.StatObjectOptions{})
 				figure("S5.credential."+ns, "worker credential of %s (STS session, minted %s, expires %s: %s): %v; "+
 					"the other tenant's archive afterwards: %s", done[ns].Name, cred.minted.UTC().Format(time.RFC3339),
 					cred.expires.UTC().Format(time.RFC3339), cred.expires.Sub(cred.minted), answers, statAnswer(info, statErr))
@@ -258,9 +257,9 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 				}
 				Expect(statErr).NotTo(HaveOccurred())
 				Expect(info.Size).To(Equal(theirs.Size), "the other tenant's archive is untouched")
-				for bucket, key := range map[string]string{env.ArchiveBucket: stray, env.SourceBucket: strayInSource} {
-					_, err := s3.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
-					Expect(isNoSuchKey(err)).To(BeTrue(), "%s/%s must not exist: %v", bucket, key, err)
+				for bucket, key := range map[string]string{cluster.Env.ArchiveBucket: stray, cluster.Env.SourceBucket: strayInSource} {
+					_, err := cluster.S3.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+					Expect(cluster.IsNoSuchKey(err)).To(BeTrue(), "%s/%s must not exist: %v", bucket, key, err)
 				}
 			}
 		}, SpecTimeout(2*time.Minute))
@@ -270,8 +269,8 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 				// The test plays the trusted proxy: it appends the caller's real address, and a
 				// caller may have written anything before it. 128 MiB at the demo's 8 MiB/s keeps
 				// the first two Downloads active for the whole check.
-				first := initiateAccepted(ctx, facade, s5ClientCapped, "", file128MiB)
-				second := initiateAccepted(ctx, facade, s5ForgedHop+", "+s5ClientCapped, "", file128MiB)
+				first := initiateAccepted(ctx, facade, s5ClientCapped, "", cluster.File128MiB)
+				second := initiateAccepted(ctx, facade, s5ForgedHop+", "+s5ClientCapped, "", cluster.File128MiB)
 				// Both facade replicas must have the two Downloads in their caches before the cap
 				// is asked; the informer takes milliseconds, two cores under load take longer.
 				time.Sleep(3 * time.Second)
@@ -281,14 +280,14 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 					s5ForgedHop + ", " + s5OtherForgedHop + ", " + s5ClientCapped,
 					s5ClientOther + ", " + s5ClientCapped,
 				} {
-					a, err := initiateVia(ctx, facade, xff, "", file1MiB)
+					a, err := initiateVia(ctx, facade, xff, "", cluster.File1MiB)
 					Expect(err).NotTo(HaveOccurred())
 					if a.jobID != "" {
-						cleanupDownload(a.jobID)
+						cluster.CleanupDownload(a.jobID)
 					}
 					answers[xff] = a.String()
 				}
-				another := initiateAccepted(ctx, facade, s5ClientOther, "", file1MiB)
+				another := initiateAccepted(ctx, facade, s5ClientOther, "", cluster.File1MiB)
 				labels := map[string]string{"first": clientLabelOf(ctx, first), "second (forged hop)": clientLabelOf(ctx, second),
 					"another client": clientLabelOf(ctx, another)}
 				figure("S5.xff.trusted", "client %s at its cap of %d: with forged hops %v; another client %s: 202; "+
@@ -302,11 +301,11 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 			}, SpecTimeout(4*time.Minute))
 
 		It("S5: gives another client's Idempotency-Key a job of its own", Label("S5"), func(ctx SpecContext) {
-			key := "s5-" + randomHex(8)
-			jobA := initiateAccepted(ctx, facade, s5ClientIdemA, key, file1MiB)
-			replayA := initiateAccepted(ctx, facade, s5ClientIdemA, key, file1MiB)
-			jobB := initiateAccepted(ctx, facade, s5ClientIdemB, key, file1MiB)
-			forgedB := initiateAccepted(ctx, facade, s5ClientIdemA+", "+s5ClientIdemB, key, file1MiB)
+			key := "s5-" + cluster.RandomHex(8)
+			jobA := initiateAccepted(ctx, facade, s5ClientIdemA, key, cluster.File1MiB)
+			replayA := initiateAccepted(ctx, facade, s5ClientIdemA, key, cluster.File1MiB)
+			jobB := initiateAccepted(ctx, facade, s5ClientIdemB, key, cluster.File1MiB)
+			forgedB := initiateAccepted(ctx, facade, s5ClientIdemA+", "+s5ClientIdemB, key, cluster.File1MiB)
 			figure("S5.idempotency", "Idempotency-Key %s: client A got %s, and %s again on replay; client B got %s, "+
 				"and %s when it forged client A's address as a hop", key, jobA, replayA, jobB, forgedB)
 			Expect(replayA).To(Equal(jobA), "the same client's replay")
@@ -332,7 +331,7 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 				for attempt := 1; attempt <= 3 && !rejected; attempt++ {
 					dl := tenantDownload(s5TenantA, "s5-forged")
 					Expect(users[s5TenantA].Create(ctx, dl)).To(Succeed())
-					cleanupDownloadIn(s5TenantA, dl.Name)
+					cluster.CleanupDownloadIn(s5TenantA, dl.Name)
 					f := forgeResult(ctx, s5TenantA, dl.Name, string(forged))
 					Expect(f.err).NotTo(HaveOccurred())
 					final := waitForFinishedIn(ctx, s5TenantA, dl.Name)
@@ -354,7 +353,7 @@ var _ = Describe("S5: tenant isolation", Label(drillLabel, s5Drill), Ordered, Se
 
 				By("checking that no Download of " + s5TenantA + " points at the archive of " + s5TenantB)
 				var list downloadv1alpha1.DownloadList
-				Expect(k8s.List(ctx, &list, client.InNamespace(s5TenantA))).To(Succeed())
+				Expect(cluster.K8s.List(ctx, &list, client.InNamespace(s5TenantA))).To(Succeed())
 				var named []string
 				for _, dl := range list.Items {
 					u, _ := url.PathUnescape(dl.Status.DownloadURL)
@@ -417,21 +416,21 @@ func armS5CredentialExpiry(ctx context.Context) {
 // while the Job exists, lets it complete (so the credential is the one a worker really used)
 // and deletes it again. The credential stays valid in storage until it expires.
 func captureEarlyCredential(ctx context.Context) (workerCredential, error) {
-	dl := newDrillDownload(s5Drill, "drill-s5-expiry", []int64{file1MiB}, 0)
+	dl := newDrillDownload(s5Drill, "drill-s5-expiry", []int64{cluster.File1MiB}, 0)
 	dl.Spec.ActiveDeadlineSeconds = ptr.To(s5Deadline)
-	if err := k8s.Create(ctx, dl); err != nil {
+	if err := cluster.K8s.Create(ctx, dl); err != nil {
 		return workerCredential{}, fmt.Errorf("creating Download %s: %w", dl.Name, err)
 	}
 	defer func() {
-		if err := deleteDownloadAndWait(ctx, dl.Name); err != nil {
+		if err := cluster.DeleteDownloadAndWait(ctx, dl.Name); err != nil {
 			GinkgoWriter.Printf("drill S5: %v\n", err)
 		}
 	}()
-	cred, err := captureCredential(ctx, env.Namespace, dl.Name)
+	cred, err := captureCredential(ctx, cluster.Env.Namespace, dl.Name)
 	if err != nil {
 		return cred, err
 	}
-	final, err := waitFinished(ctx, env.Namespace, dl.Name)
+	final, err := waitFinished(ctx, cluster.Env.Namespace, dl.Name)
 	if err != nil {
 		return cred, err
 	}
@@ -442,7 +441,7 @@ func captureEarlyCredential(ctx context.Context) (workerCredential, error) {
 	if err != nil {
 		return cred, err
 	}
-	if _, err := readObject(ctx, c, env.SourceBucket, sourceKey(file1MiB)); err != nil {
+	if _, err := readObject(ctx, c, cluster.Env.SourceBucket, cluster.SourceKey(cluster.File1MiB)); err != nil {
 		return cred, fmt.Errorf("the fresh worker credential of %s cannot read its source: %w", dl.Name, err)
 	}
 	s5Expiry.lastOK = time.Now()
@@ -459,7 +458,10 @@ func checkCredentialExpiry(ctx context.Context, cred workerCredential, where str
 	start := time.Now()
 	c, err := cred.s3Client()
 	Expect(err).NotTo(HaveOccurred())
-	read := func() error { _, err := readObject(ctx, c, env.SourceBucket, sourceKey(file1MiB)); return err }
+	read := func() error {
+		_, err := readObject(ctx, c, cluster.Env.SourceBucket, cluster.SourceKey(cluster.File1MiB))
+		return err
+	}
 	if before := cred.expires.Add(-15 * time.Second); time.Until(before) > 0 {
 		By("reading with the credential 15 s before its expiry")
 		sleepUntil(ctx, before)
@@ -497,10 +499,10 @@ type workerCredential struct {
 // captureCredential waits for the credential Secret of the Download's Job (the Job is named
 // after the Download) and reads it as cluster admin, as someone who can read Secrets there could.
 func captureCredential(ctx context.Context, ns, download string) (workerCredential, error) {
-	cred := workerCredential{namespace: ns, download: download, secret: download + credentialSecretSuffix}
+	cred := workerCredential{namespace: ns, download: download, secret: download + cluster.CredentialSecretSuffix}
 	var secret corev1.Secret
 	err := pollUntil(ctx, 200*time.Millisecond, 2*time.Minute, func(ctx context.Context) (bool, error) {
-		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: cred.secret}, &secret)
+		err := cluster.K8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: cred.secret}, &secret)
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
@@ -519,7 +521,7 @@ func captureCredential(ctx context.Context, ns, download string) (workerCredenti
 	if cred.accessKey == "" || cred.secretKey == "" || cred.sessionToken == "" {
 		return cred, fmt.Errorf("secret %s/%s lacks accessKey, secretKey or sessionToken", ns, cred.secret)
 	}
-	if cred.accessKey == env.MinioAccessKey {
+	if cred.accessKey == cluster.Env.MinioAccessKey {
 		return cred, fmt.Errorf("secret %s/%s holds MinIO's root key", ns, cred.secret)
 	}
 	return cred, nil
@@ -527,18 +529,7 @@ func captureCredential(ctx context.Context, ns, download string) (workerCredenti
 
 // s3Client reaches MinIO from the host with the credential, as a worker would from its Pod.
 func (c workerCredential) s3Client() (*minio.Client, error) {
-	u, err := url.Parse(env.MinioURL)
-	if err != nil {
-		return nil, fmt.Errorf("parsing MINIO_URL %q: %w", env.MinioURL, err)
-	}
-	// A region of its own: without one, minio-go first asks for the bucket's location, which
-	// the credential may not do either.
-	return minio.New(u.Host, &minio.Options{
-		Creds:        credentials.NewStaticV4(c.accessKey, c.secretKey, c.sessionToken),
-		Secure:       u.Scheme == "https",
-		Region:       "us-east-1",
-		BucketLookup: minio.BucketLookupPath,
-	})
+	return cluster.NewMinioClient(credentials.NewStaticV4(c.accessKey, c.secretKey, c.sessionToken))
 }
 
 // readObject reads a whole object and returns its size.
@@ -603,26 +594,19 @@ func apiAnswer(err error) string {
 
 // tenantDownload is a 1 MiB Download in ns with the drill's deadline, named prefix-<random>.
 func tenantDownload(ns, prefix string) *downloadv1alpha1.Download {
-	dl := newDrillDownload(s5Drill, prefix, []int64{file1MiB}, 0)
+	dl := newDrillDownload(s5Drill, prefix, []int64{cluster.File1MiB}, 0)
 	dl.Namespace = ns
 	dl.Spec.ActiveDeadlineSeconds = ptr.To(s5Deadline)
 	return dl
 }
 
-// cleanupDownloadIn is cleanupDownload in namespace ns.
-func cleanupDownloadIn(ns, name string) {
-	DeferCleanup(func(ctx SpecContext) {
-		Expect(deleteDownloadAndWaitIn(ctx, ns, name)).To(Succeed())
-	}, NodeTimeout(deleteTimeout+30*time.Second))
-}
-
 // waitFinished waits until the Download is Completed or Failed and returns it.
 func waitFinished(ctx context.Context, ns, name string) (*downloadv1alpha1.Download, error) {
 	var dl *downloadv1alpha1.Download
-	err := pollUntil(ctx, defaultPoll, 3*time.Minute, func(ctx context.Context) (bool, error) {
+	err := pollUntil(ctx, cluster.DefaultPoll, 3*time.Minute, func(ctx context.Context) (bool, error) {
 		var err error
-		dl, err = getDownloadIn(ctx, ns, name)
-		return err == nil && finished(dl), err
+		dl, err = cluster.GetDownloadIn(ctx, ns, name)
+		return err == nil && cluster.Finished(dl), err
 	})
 	if err != nil {
 		return dl, fmt.Errorf("waiting for Download %s/%s to finish: %w", ns, name, err)
@@ -650,13 +634,14 @@ type forgery struct {
 // creation until the Job is finished. The patch answers are its only view of the Job: that
 // identity may not even get Jobs.
 func forgeResult(ctx context.Context, ns, download, forged string) forgery {
-	f := forgery{identity: "system:serviceaccount:" + ns + ":" + workerServiceAccount}
+	f := forgery{identity: "system:serviceaccount:" + ns + ":" + cluster.WorkerServiceAccount}
 	hostile, err := impersonatingClient(f.identity, "system:serviceaccounts", "system:serviceaccounts:"+ns)
 	if err != nil {
 		f.err = err
 		return f
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{resultAnnotation: forged}}})
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{cluster.ResultAnnotation: forged}}})
 	if err != nil {
 		f.err = err
 		return f
@@ -671,8 +656,10 @@ func forgeResult(ctx context.Context, ns, download, forged string) forgery {
 			return false, fmt.Errorf("patching Job %s/%s as %s: %w", ns, download, f.identity, err)
 		}
 		f.patches++
-		if jobDone(job) {
-			f.finishedForged = job.Annotations[resultAnnotation] == forged
+		// The controller reads the result when the Job is Complete: until the Job is Complete
+		// or Failed, the forgery is kept up over the honest worker's last write.
+		if jobConditionTrue(job, batchv1.JobComplete, batchv1.JobFailed) {
+			f.finishedForged = job.Annotations[cluster.ResultAnnotation] == forged
 			return true, nil
 		}
 		return false, nil
@@ -680,30 +667,17 @@ func forgeResult(ctx context.Context, ns, download, forged string) forgery {
 	return f
 }
 
-func jobDone(job *batchv1.Job) bool {
-	for _, c := range job.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
-}
-
 // impersonatingClient is a client of the demo cluster that acts as user (with groups) through
 // impersonation by the admin kubeconfig.
 func impersonatingClient(user string, groups ...string) (client.Client, error) {
-	cfg, err := newRESTConfig(env.Kubeconfig)
+	cfg, err := cluster.NewRESTConfig()
 	if err != nil {
 		return nil, err
 	}
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
-	scheme, err := testenv.NewScheme()
+	c, err := cluster.NewClient(cfg)
 	if err != nil {
-		return nil, err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, fmt.Errorf("creating a client acting as %s: %w", user, err)
+		return nil, fmt.Errorf("acting as %s: %w", user, err)
 	}
 	return c, nil
 }
@@ -712,14 +686,14 @@ func impersonatingClient(user string, groups ...string) (client.Client, error) {
 func podSecurityLabels(ctx context.Context) map[string]string {
 	GinkgoHelper()
 	var ns corev1.Namespace
-	Expect(k8s.Get(ctx, client.ObjectKey{Name: env.Namespace}, &ns)).To(Succeed())
+	Expect(cluster.K8s.Get(ctx, client.ObjectKey{Name: cluster.Env.Namespace}, &ns)).To(Succeed())
 	labels := map[string]string{}
 	for k, v := range ns.Labels {
 		if strings.HasPrefix(k, "pod-security.kubernetes.io/") {
 			labels[k] = v
 		}
 	}
-	Expect(labels).To(HaveKeyWithValue(psaEnforceLabel, psaRestricted))
+	Expect(labels).To(HaveKeyWithValue(cluster.PSAEnforceLabel, cluster.PSARestricted))
 	return labels
 }
 
@@ -749,18 +723,13 @@ func serveTenants(ctx context.Context, tenants []string, sets ...string) time.Du
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) {
 		By(fmt.Sprintf("rolling the release back to revision %d", revision))
-		_, err := helm(ctx, "rollback", env.HelmRelease, strconv.Itoa(revision), "--wait", "--timeout", "5m")
+		_, err := cluster.Helm(ctx, "rollback", cluster.Env.HelmRelease, strconv.Itoa(revision), "--wait", "--timeout", "5m")
 		Expect(err).NotTo(HaveOccurred())
 		waitForOperator(ctx, nil, tenants)
 	}, NodeTimeout(8*time.Minute))
 	start := time.Now()
-	args := []string{"upgrade", env.HelmRelease, filepath.Join(repoRoot, "charts", "download-operator"), "--reuse-values",
-		"--set", "namespaces={" + strings.Join(tenants, ",") + "}"}
-	for _, set := range sets {
-		args = append(args, "--set", set)
-	}
-	_, err = helm(ctx, append(args, "--wait", "--timeout", "5m")...)
-	Expect(err).NotTo(HaveOccurred())
+	sets = append([]string{"namespaces={" + strings.Join(tenants, ",") + "}"}, sets...)
+	Expect(cluster.UpgradeRelease(ctx, 5*time.Minute, sets...)).To(Succeed())
 	waitForOperator(ctx, tenants, nil)
 	return time.Since(start)
 }
@@ -773,25 +742,16 @@ func recreateNamespace(ctx context.Context, name, drill string, labels map[strin
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	ns.Labels[drillDownloadLabel] = drill
-	if err := k8s.Create(ctx, ns); err != nil {
+	if err := cluster.K8s.Create(ctx, ns); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", name, err)
 	}
 	return nil
 }
 
+// deleteNamespaceAndWait deletes the namespace, if it exists, and waits until it and everything
+// in it are gone.
 func deleteNamespaceAndWait(ctx context.Context, name string) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := k8s.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("deleting namespace %s: %w", name, err)
-	}
-	err := pollUntil(ctx, time.Second, 4*time.Minute, func(ctx context.Context) (bool, error) {
-		err := k8s.Get(ctx, client.ObjectKey{Name: name}, &corev1.Namespace{})
-		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
-	})
-	if err != nil {
-		return fmt.Errorf("waiting for namespace %s to go: %w", name, err)
-	}
-	return nil
+	return cluster.DeleteAndWait(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, 4*time.Minute)
 }
 
 // createEditorRole creates (or replaces) the ClusterRole for editing Downloads.
@@ -804,10 +764,10 @@ func createEditorRole(ctx context.Context) error {
 			Verbs:     []string{"create", "get", "list", "watch", "delete"},
 		}},
 	}
-	if err := k8s.Delete(ctx, role.DeepCopy()); client.IgnoreNotFound(err) != nil {
+	if err := cluster.K8s.Delete(ctx, role.DeepCopy()); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting ClusterRole %s: %w", s5EditorRole, err)
 	}
-	if err := k8s.Create(ctx, role); err != nil {
+	if err := cluster.K8s.Create(ctx, role); err != nil {
 		return fmt.Errorf("creating ClusterRole %s: %w", s5EditorRole, err)
 	}
 	return nil
@@ -820,7 +780,7 @@ func bindEditor(ctx context.Context, ns, user string) error {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: s5EditorRole},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
 	}
-	if err := k8s.Create(ctx, binding); err != nil {
+	if err := cluster.K8s.Create(ctx, binding); err != nil {
 		return fmt.Errorf("binding %s to %s in %s: %w", s5EditorRole, user, ns, err)
 	}
 	return nil
@@ -828,7 +788,7 @@ func bindEditor(ctx context.Context, ns, user string) error {
 
 // helmRevision is the release's current revision.
 func helmRevision(ctx context.Context) (int, error) {
-	out, err := helm(ctx, "status", env.HelmRelease, "--output", "json")
+	out, err := cluster.Helm(ctx, "status", cluster.Env.HelmRelease, "--output", "json")
 	if err != nil {
 		return 0, err
 	}
@@ -847,9 +807,9 @@ func helmRevision(ctx context.Context) (int, error) {
 // answers through FACADE_URL again.
 func waitForOperator(ctx context.Context, serving, notServing []string) {
 	GinkgoHelper()
-	waitForDeploymentReady(ctx, controllerDeployment, 4*time.Minute)
+	cluster.WaitForDeploymentReady(ctx, cluster.ControllerDeployment, 4*time.Minute)
 	Eventually(ctx, func(g Gomega) {
-		pods, err := componentPods(ctx, controllerComponent)
+		pods, err := cluster.ComponentPods(ctx, cluster.ControllerComponent)
 		g.Expect(err).NotTo(HaveOccurred())
 		var names []string
 		for _, p := range pods {
@@ -867,8 +827,8 @@ func waitForOperator(ctx context.Context, serving, notServing []string) {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(names).To(ContainElement(podOfHolder(holder)), "the leader is a Pod of the new configuration")
 	}).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Succeed())
-	waitForDeploymentReady(ctx, facadeDeployment, 4*time.Minute)
-	Eventually(ctx, func() error { return getOK(ctx, env.FacadeURL+"/health") }).Should(Succeed())
+	cluster.WaitForDeploymentReady(ctx, cluster.FacadeDeployment, 4*time.Minute)
+	Eventually(ctx, func() error { return cluster.GetOK(ctx, cluster.Env.FacadeURL+"/health") }).Should(Succeed())
 }
 
 // initiateAnswer is what POST /v1/download/initiate answered.
@@ -890,7 +850,8 @@ func initiateVia(ctx context.Context, c *http.Client, xff, key string, ids ...in
 	}
 	var a initiateAnswer
 	err = pollUntil(ctx, time.Second, time.Minute, func(ctx context.Context) (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.FacadeURL+"/v1/download/initiate", bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, cluster.Env.FacadeURL+"/v1/download/initiate",
+			bytes.NewReader(body))
 		if err != nil {
 			return false, err
 		}
@@ -931,15 +892,15 @@ func initiateAccepted(ctx context.Context, c *http.Client, xff, key string, ids 
 	Expect(err).NotTo(HaveOccurred())
 	Expect(a.code).To(Equal(http.StatusAccepted), "initiate with X-Forwarded-For %q: %s", xff, a)
 	Expect(a.jobID).NotTo(BeEmpty())
-	cleanupDownload(a.jobID)
+	cluster.CleanupDownload(a.jobID)
 	return a.jobID
 }
 
 // clientLabelOf is the client label the facade gave the job's Download.
 func clientLabelOf(ctx context.Context, jobID string) string {
 	GinkgoHelper()
-	dl, err := getDownload(ctx, jobID)
+	dl, err := cluster.GetDownload(ctx, jobID)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(dl.Labels).To(HaveKey(clientLabel))
-	return dl.Labels[clientLabel]
+	Expect(dl.Labels).To(HaveKey(cluster.ClientLabel))
+	return dl.Labels[cluster.ClientLabel]
 }

@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"context"
@@ -29,6 +29,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 const (
@@ -41,10 +42,10 @@ const (
 var _ = Describe("R2: worker loss", Label(drillLabel, "R2"), Serial, func() {
 	It("delivers every archive although each worker is SIGKILLed mid-upload twice", func(ctx SpecContext) {
 		// 64 MiB at 4 MiB/s: 16 s per attempt, long enough to be caught uploading.
-		ids := []int64{file64MiB}
+		ids := []int64{cluster.File64MiB}
 		dls := make([]*downloadv1alpha1.Download, r2Downloads)
 		for i := range dls {
-			dls[i] = newDrillDownload("R2", "drill-r2", ids, slowRate)
+			dls[i] = newDrillDownload("R2", "drill-r2", ids, cluster.SlowRate)
 		}
 		started := time.Now()
 		createDownloads(ctx, dls)
@@ -74,7 +75,7 @@ var _ = Describe("R2: worker loss", Label(drillLabel, "R2"), Serial, func() {
 		for _, dl := range done {
 			Expect(dl.Status.Phase).To(Equal(downloadv1alpha1.PhaseCompleted), "Download %s: %v", dl.Name, dl.Status.Conditions)
 			Expect(dl.Status.Archive.Key).To(Equal(keys[dl.Name]))
-			job, err := getJob(ctx, dl.Name)
+			job, err := cluster.GetJob(ctx, dl.Name)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(job.Status.Failed).To(BeEquivalentTo(r2Kills), "failed Pods of Job %s", job.Name)
 			// Each killed Pod and the one that succeeded is an attempt (it once came out one
@@ -93,12 +94,13 @@ var _ = Describe("R2: worker loss", Label(drillLabel, "R2"), Serial, func() {
 
 		By("checking no killed attempt left a multipart upload behind")
 		for name, key := range keys {
-			Eventually(ctx, func() ([]string, error) { return incompleteUploads(ctx, key) }).
+			Eventually(ctx, func() ([]string, error) { return cluster.IncompleteUploads(ctx, key) }).
 				WithTimeout(time.Minute).Should(BeEmpty(), "incomplete uploads of %s (Download %s)", key, name)
 		}
 		orphans, total, err := orphanUploads(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		figure("R2.uploads", "%d incomplete uploads left in bucket %s, %d of them orphaned", total, env.ArchiveBucket, len(orphans))
+		figure("R2.uploads", "%d incomplete uploads left in bucket %s, %d of them orphaned", total, cluster.Env.ArchiveBucket,
+			len(orphans))
 		Expect(orphans).To(BeEmpty())
 	}, SpecTimeout(10*time.Minute))
 })
@@ -108,15 +110,15 @@ var _ = Describe("R2: worker loss", Label(drillLabel, "R2"), Serial, func() {
 // returns the archive key.
 func killWorkerRepeatedly(ctx context.Context, name string, kills int) string {
 	GinkgoHelper()
-	victim := waitForUploadingWorker(ctx, name)
-	key, err := archiveKeyOf(ctx, name)
+	victim := cluster.WaitForUploadingWorker(ctx, name)
+	key, err := cluster.ArchiveKeyOf(ctx, name)
 	Expect(err).NotTo(HaveOccurred())
 	for kill := 1; ; kill++ {
-		Expect(killContainer(ctx, victim.Status.ContainerStatuses[0].ContainerID)).To(Succeed())
+		Expect(cluster.KillContainer(ctx, victim.Status.ContainerStatuses[0].ContainerID)).To(Succeed())
 		killed := time.Now()
 		GinkgoWriter.Printf("killed worker %d of %s (Pod %s)\n", kill, name, victim.Name)
 		Eventually(ctx, func(g Gomega) {
-			job, err := getJob(ctx, name)
+			job, err := cluster.GetJob(ctx, name)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(job.Status.Failed).To(BeNumerically(">=", kill), "the Job has not counted kill %d yet", kill)
 		}).Should(Succeed())
@@ -133,7 +135,7 @@ func waitForRetryUploading(ctx context.Context, name, key, killedPod string, kil
 	GinkgoHelper()
 	var worker corev1.Pod
 	Eventually(ctx, func(g Gomega) {
-		pods, err := workerPods(ctx, name)
+		pods, err := cluster.WorkerPods(ctx, name)
 		g.Expect(err).NotTo(HaveOccurred())
 		var running []corev1.Pod
 		for _, p := range pods {
@@ -154,7 +156,7 @@ func waitForRetryUploading(ctx context.Context, name, key, killedPod string, kil
 // uploadsSince counts the incomplete uploads of key initiated after t (less a second, as
 // MinIO's clock and ours are the same machine's but its timestamps are rounded).
 func uploadsSince(ctx context.Context, key string, t time.Time) (int, error) {
-	uploads, err := openUploads(ctx)
+	uploads, err := cluster.OpenUploads(ctx, "")
 	if err != nil {
 		return 0, err
 	}

@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"context"
@@ -30,6 +30,8 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/time/rate"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 const (
@@ -49,15 +51,15 @@ const (
 var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func() {
 	It("keeps answering status polls while kube-apiserver restarts", func(ctx SpecContext) {
 		By("preparing a completed job to poll")
-		jobID := completedJob(ctx, file1MiB)
+		jobID := cluster.CompletedJob(ctx, cluster.File1MiB)
 
-		facadePods, err := componentPods(ctx, facadeComponent)
+		facadePods, err := cluster.ComponentPods(ctx, cluster.FacadeComponent)
 		Expect(err).NotTo(HaveOccurred())
 		facadeRestarts := restartCounts(facadePods)
-		controllerPods, err := componentPods(ctx, controllerComponent)
+		controllerPods, err := cluster.ComponentPods(ctx, cluster.ControllerComponent)
 		Expect(err).NotTo(HaveOccurred())
 		controllerRestarts := restartCounts(controllerPods)
-		cfg, err := newRESTConfig(env.Kubeconfig)
+		cfg, err := cluster.NewRESTConfig()
 		Expect(err).NotTo(HaveOccurred())
 		clientset, err := kubernetes.NewForConfig(cfg)
 		Expect(err).NotTo(HaveOccurred())
@@ -68,7 +70,7 @@ var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func(
 		polls := &timeline{}
 		apiserverReady, facadeReady := &timeline{}, &timeline{}
 		var wg sync.WaitGroup
-		wg.Go(func() { pollAtRate(windowCtx, env.FacadeURL+"/v1/download/status/"+jobID, r4PollRate, polls) })
+		wg.Go(func() { pollAtRate(windowCtx, cluster.Env.FacadeURL+"/v1/download/status/"+jobID, r4PollRate, polls) })
 		wg.Go(func() {
 			probeEvery(windowCtx, apiserverReady, func(ctx context.Context) (int, error) {
 				var code int
@@ -80,7 +82,7 @@ var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func(
 			wg.Go(func() {
 				u := "http://" + p.Status.PodIP + ":8081/readyz" // the probe port
 				probeEvery(windowCtx, facadeReady, func(ctx context.Context) (int, error) {
-					return httpStatusGet(ctx, http.DefaultClient, u)
+					return cluster.GetStatusCode(ctx, http.DefaultClient, u)
 				})
 			})
 		}
@@ -88,7 +90,7 @@ var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func(
 
 		By("restarting kube-apiserver with hack/local-cluster/up --restart kube-apiserver")
 		restartStart := time.Now()
-		Expect(runRepoScript(ctx, "hack/local-cluster/up", "--restart", "kube-apiserver")).To(Succeed())
+		Expect(cluster.RunRepoScript(ctx, "hack/local-cluster/up", "--restart", "kube-apiserver")).To(Succeed())
 		restartTook := time.Since(restartStart)
 
 		By(fmt.Sprintf("waiting until every /readyz has said 200 for %s", r4Settled))
@@ -125,19 +127,19 @@ var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func(
 		}
 
 		By("checking no facade Pod restarted")
-		waitForDeploymentReady(ctx, facadeDeployment, time.Minute)
+		cluster.WaitForDeploymentReady(ctx, cluster.FacadeDeployment, time.Minute)
 		// The controller restarts when its leader election cannot reach the apiserver: the
 		// manager exits rather than risk two leaders. Counted, not judged; wait for it to be back.
-		waitForDeploymentReady(ctx, controllerDeployment, 2*time.Minute)
+		cluster.WaitForDeploymentReady(ctx, cluster.ControllerDeployment, 2*time.Minute)
 		// The Deployment's status comes from the Deployment controller and can lag the kubelet:
 		// a restarting controller container may still wait for its Secret, which the kubelet
 		// could not fetch during the outage. The drill ends once every Pod runs again.
-		Eventually(ctx, func() ([]string, error) { return namespacePodProblems(ctx, false) }).
+		Eventually(ctx, func() ([]string, error) { return cluster.NamespacePodProblems(ctx, false) }).
 			WithTimeout(2*time.Minute).WithPolling(time.Second).Should(BeEmpty(), "Pods that did not recover from the outage")
-		facadePods, err = componentPods(ctx, facadeComponent)
+		facadePods, err = cluster.ComponentPods(ctx, cluster.FacadeComponent)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(restartCounts(facadePods)).To(Equal(facadeRestarts))
-		controllerPods, err = componentPods(ctx, controllerComponent)
+		controllerPods, err = cluster.ComponentPods(ctx, cluster.ControllerComponent)
 		Expect(err).NotTo(HaveOccurred())
 		figure("R4.restarts", "facade restarts %v -> %v; controller restarts %v -> %v", facadeRestarts,
 			restartCounts(facadePods), controllerRestarts, restartCounts(controllerPods))
@@ -289,7 +291,7 @@ func pollAtRate(ctx context.Context, u string, perSecond int, into *timeline) {
 		wg.Go(func() {
 			for limiter.Wait(ctx) == nil {
 				at := time.Now()
-				code, err := httpStatusGet(ctx, c, u)
+				code, err := cluster.GetStatusCode(ctx, c, u)
 				if ctx.Err() != nil {
 					return
 				}

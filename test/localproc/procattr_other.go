@@ -16,10 +16,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package dashboard_test
+package localproc
 
 import "syscall"
 
 // childProcAttr is empty where there is no parent-death signal; a killed test binary can leave
-// the controller and the facade running there.
+// its children running there.
 func childProcAttr() *syscall.SysProcAttr { return nil }

@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"bufio"
@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 const (
@@ -63,7 +64,7 @@ const (
 	// everything on two cores.
 	r5SlowLimit = 40 * time.Second
 	// r5MemoryLimit is half the facade container's 256Mi limit.
-	r5MemoryLimit = 128 * mib
+	r5MemoryLimit = 128 * cluster.MiB
 	// r5LegitRate is how often a well-behaved client polls during the storm.
 	r5LegitRate = 20
 )
@@ -71,14 +72,14 @@ const (
 var _ = Describe("R5: hostile traffic", Label(drillLabel, "R5"), Serial, func() {
 	It("answers 100,000 malformed or hostile requests without a 5xx, a panic or unbounded memory", func(ctx SpecContext) {
 		By("preparing a completed job for a well-behaved client to poll")
-		jobID := completedJob(ctx, file1MiB)
+		jobID := cluster.CompletedJob(ctx, cluster.File1MiB)
 
-		pods, err := componentPods(ctx, facadeComponent)
+		pods, err := cluster.ComponentPods(ctx, cluster.FacadeComponent)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(pods).NotTo(BeEmpty())
 		restarts := restartCounts(pods)
 		direct := "http://" + pods[0].Status.PodIP + ":8080"
-		GinkgoWriter.Printf("storm targets: %s and Pod %s at %s\n", env.FacadeURL, pods[0].Name, direct)
+		GinkgoWriter.Printf("storm targets: %s and Pod %s at %s\n", cluster.Env.FacadeURL, pods[0].Name, direct)
 
 		samplingCtx, stopSampling := context.WithCancel(ctx)
 		defer stopSampling()
@@ -96,11 +97,11 @@ var _ = Describe("R5: hostile traffic", Label(drillLabel, "R5"), Serial, func() 
 		legit := &latencies{}
 		var background sync.WaitGroup
 		background.Go(func() {
-			pollLegit(stormCtx, env.FacadeURL+"/v1/download/status/"+jobID, legit)
+			pollLegit(stormCtx, cluster.Env.FacadeURL+"/v1/download/status/"+jobID, legit)
 		})
 		slow := make([]slowOutcome, r5SlowConns)
 		for i := range slow {
-			addr := strings.TrimPrefix(env.FacadeURL, "http://")
+			addr := strings.TrimPrefix(cluster.Env.FacadeURL, "http://")
 			if i%4 >= 2 {
 				addr = strings.TrimPrefix(direct, "http://")
 			}
@@ -109,7 +110,7 @@ var _ = Describe("R5: hostile traffic", Label(drillLabel, "R5"), Serial, func() 
 		var storms [2]*stormStats
 		var stormWG sync.WaitGroup
 		stormWG.Go(func() {
-			storms[0] = runStorm(stormCtx, env.FacadeURL, r5Requests-r5DirectRequests, r5Concurrency-r5DirectWorkers,
+			storms[0] = runStorm(stormCtx, cluster.Env.FacadeURL, r5Requests-r5DirectRequests, r5Concurrency-r5DirectWorkers,
 				r5ForwardedRate)
 		})
 		stormWG.Go(func() { storms[1] = runStorm(stormCtx, direct, r5DirectRequests, r5DirectWorkers, r5DirectRate) })
@@ -147,7 +148,7 @@ var _ = Describe("R5: hostile traffic", Label(drillLabel, "R5"), Serial, func() 
 		for _, p := range pods {
 			before, peak, after := memory.summary(p.Name)
 			figure("R5.memory."+p.Name, "RSS before %.1f MiB, peak %.1f MiB, after %.1f MiB (%d samples, limit %d MiB)",
-				before/mib, peak/mib, after/mib, memory.count(p.Name), r5MemoryLimit/mib)
+				before/cluster.MiB, peak/cluster.MiB, after/cluster.MiB, memory.count(p.Name), r5MemoryLimit/cluster.MiB)
 		}
 
 		By("checking every request got an answer its kind allows")
@@ -182,11 +183,11 @@ var _ = Describe("R5: hostile traffic", Label(drillLabel, "R5"), Serial, func() 
 		}
 
 		By("checking no facade panicked or restarted")
-		after, err := componentPods(ctx, facadeComponent)
+		after, err := cluster.ComponentPods(ctx, cluster.FacadeComponent)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(restartCounts(after)).To(Equal(restarts))
 		for _, p := range after {
-			logs, err := kubectl(ctx, "", "logs", p.Name, "--all-containers")
+			logs, err := cluster.Kubectl(ctx, "", "logs", p.Name, "--all-containers")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(strings.ToLower(logs)).NotTo(ContainSubstring("panic"), "logs of %s", p.Name)
 		}
@@ -196,8 +197,8 @@ var _ = Describe("R5: hostile traffic", Label(drillLabel, "R5"), Serial, func() 
 		Expect(err).NotTo(HaveOccurred())
 		for _, dl := range created {
 			for _, id := range dl.Spec.FileIDs {
-				_, seeded := seededSizes[id]
-				Expect(seeded || id == fileMissing).To(BeTrue(),
+				_, seeded := cluster.SeededSizes[id]
+				Expect(seeded || id == cluster.FileMissing).To(BeTrue(),
 					"Download %s, created during the storm, asks for file %d: a hostile body got through", dl.Name, id)
 			}
 		}
@@ -222,7 +223,7 @@ func firstAnswer(outcomes []slowOutcome, kind string) string {
 // apiserver records to the second).
 func downloadsCreatedSince(ctx context.Context, t time.Time) ([]downloadv1alpha1.Download, error) {
 	var list downloadv1alpha1.DownloadList
-	if err := k8s.List(ctx, &list, client.InNamespace(env.Namespace)); err != nil {
+	if err := cluster.K8s.List(ctx, &list, client.InNamespace(cluster.Env.Namespace)); err != nil {
 		return nil, fmt.Errorf("listing Downloads: %w", err)
 	}
 	var out []downloadv1alpha1.Download
@@ -288,11 +289,7 @@ func (m *memorySamples) summary(pod string) (before, peak, after float64) {
 
 // residentMemory reads process_resident_memory_bytes from a Prometheus text exposition.
 func residentMemory(ctx context.Context, c *http.Client, u string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, fmt.Errorf("building GET %s: %w", u, err)
-	}
-	resp, err := c.Do(req)
+	resp, err := cluster.Get(ctx, c, u)
 	if err != nil {
 		return 0, err
 	}
@@ -367,7 +364,7 @@ func pollLegit(ctx context.Context, u string, into *latencies) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	for limiter.Wait(ctx) == nil {
 		start := time.Now()
-		code, err := httpStatusGet(ctx, c, u)
+		code, err := cluster.GetStatusCode(ctx, c, u)
 		if ctx.Err() != nil {
 			return
 		}

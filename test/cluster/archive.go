@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package cluster
 
 import (
 	"archive/zip"
@@ -39,44 +39,44 @@ import (
 	"github.com/download-operator/download-operator/internal/manifest"
 )
 
-// digest identifies bytes by length and sha256 (hex).
-type digest struct {
+// Digest identifies bytes by length and sha256 (hex).
+type Digest struct {
 	Size   int64
 	SHA256 string
 }
 
-func (d digest) String() string { return fmt.Sprintf("%d bytes, sha256 %s", d.Size, d.SHA256) }
+func (d Digest) String() string { return fmt.Sprintf("%d bytes, sha256 %s", d.Size, d.SHA256) }
 
-// verifyArchive downloads url with plain net/http from the host, as a browser would, and checks
+// VerifyArchive downloads url with plain net/http from the host, as a browser would, and checks
 // the zip entry by entry against the source objects in MinIO: exactly one entry per id, in
 // fileIDs order (in the central directory and on disk), each named as users expect, with the
 // source's size and sha256. archive/zip also checks every entry's CRC-32 on the way. It returns
 // the digest of the whole archive, for comparison with what the status promised.
-func verifyArchive(ctx context.Context, url string, fileIDs []int64) (digest, error) {
+func VerifyArchive(ctx context.Context, url string, fileIDs []int64) (Digest, error) {
 	if url == "" {
-		return digest{}, errors.New("verifying archive: empty URL")
+		return Digest{}, errors.New("verifying archive: empty URL")
 	}
 	f, err := os.CreateTemp("", "e2e-archive-*.zip")
 	if err != nil {
-		return digest{}, fmt.Errorf("creating temporary file for the archive: %w", err)
+		return Digest{}, fmt.Errorf("creating temporary file for the archive: %w", err)
 	}
 	defer func() { _ = f.Close(); _ = os.Remove(f.Name()) }()
 
-	whole, err := fetch(ctx, url, f)
+	whole, err := Fetch(ctx, url, f)
 	if err != nil {
-		return digest{}, err
+		return Digest{}, err
 	}
 	zr, err := zip.NewReader(f, whole.Size)
 	if err != nil {
 		return whole, fmt.Errorf("reading the downloaded archive (%s) as zip: %w", whole, err)
 	}
-	return whole, verifyEntries(ctx, zr, fileIDs, nil)
+	return whole, VerifyEntries(ctx, zr, fileIDs, nil)
 }
 
-// verifyEntries checks an archive's entries: one per id of fileIDs, in that order, then
+// VerifyEntries checks an archive's entries: one per id of fileIDs, in that order, then
 // manifest.json, whose records must match the sources and which must list skipped (and only
 // those) as skipped.
-func verifyEntries(ctx context.Context, zr *zip.Reader, fileIDs, skipped []int64) error {
+func VerifyEntries(ctx context.Context, zr *zip.Reader, fileIDs, skipped []int64) error {
 	if len(zr.File) != len(fileIDs)+1 {
 		names := make([]string, len(zr.File))
 		for i, zf := range zr.File {
@@ -140,34 +140,30 @@ func verifyManifest(ctx context.Context, zf *zip.File, fileIDs, skipped []int64)
 	return errors.Join(errs...)
 }
 
-// fetch GETs url into w and returns the digest of what it wrote.
-func fetch(ctx context.Context, url string, w io.Writer) (digest, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// Fetch GETs url into w and returns the digest of what it wrote.
+func Fetch(ctx context.Context, url string, w io.Writer) (Digest, error) {
+	resp, err := Get(ctx, http.DefaultClient, url)
 	if err != nil {
-		return digest{}, fmt.Errorf("building archive request: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return digest{}, fmt.Errorf("downloading archive: %w", err)
+		return Digest{}, fmt.Errorf("downloading archive: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 2<<10))
-		return digest{}, fmt.Errorf("downloading archive: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return Digest{}, fmt.Errorf("downloading archive: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	if mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mediaType != "application/zip" {
-		return digest{}, fmt.Errorf("downloading archive: Content-Type %q, want application/zip",
+		return Digest{}, fmt.Errorf("downloading archive: Content-Type %q, want application/zip",
 			resp.Header.Get("Content-Type"))
 	}
 	hash := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, hash), resp.Body)
 	if err != nil {
-		return digest{}, fmt.Errorf("downloading archive after %d bytes: %w", n, err)
+		return Digest{}, fmt.Errorf("downloading archive after %d bytes: %w", n, err)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return digest{}, fmt.Errorf("downloading archive: got %d bytes, Content-Length said %d", n, resp.ContentLength)
+		return Digest{}, fmt.Errorf("downloading archive: got %d bytes, Content-Length said %d", n, resp.ContentLength)
 	}
-	return digest{Size: n, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
+	return Digest{Size: n, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
 }
 
 // verifyEntry checks one zip entry against the source object of id. lastOffset is the data
@@ -197,7 +193,7 @@ func verifyEntry(ctx context.Context, zf *zip.File, id int64, lastOffset *int64)
 		return fmt.Errorf("%s: opening: %w", zf.Name, err)
 	}
 	defer func() { _ = r.Close() }()
-	got, err := digestOf(r)
+	got, err := DigestOf(r)
 	if err != nil {
 		return fmt.Errorf("%s: reading: %w", zf.Name, err)
 	}
@@ -211,15 +207,15 @@ var (
 	sourceDigestsMu sync.Mutex
 	// sourceDigests caches source digests by key and ETag: the seed never changes during a
 	// run, and hashing hundreds of MiB per spec would only slow the suite down.
-	sourceDigests = map[string]digest{}
+	sourceDigests = map[string]Digest{}
 )
 
 // sourceDigest is the digest of source file id, read from MinIO by the test itself.
-func sourceDigest(ctx context.Context, id int64) (digest, error) {
-	key := sourceKey(id)
-	info, err := s3.StatObject(ctx, env.SourceBucket, key, minio.StatObjectOptions{})
+func sourceDigest(ctx context.Context, id int64) (Digest, error) {
+	key := SourceKey(id)
+	info, err := S3.StatObject(ctx, Env.SourceBucket, key, minio.StatObjectOptions{})
 	if err != nil {
-		return digest{}, fmt.Errorf("stat source %s/%s: %w", env.SourceBucket, key, err)
+		return Digest{}, fmt.Errorf("stat source %s/%s: %w", Env.SourceBucket, key, err)
 	}
 	cacheKey := key + "@" + info.ETag
 	sourceDigestsMu.Lock()
@@ -227,37 +223,39 @@ func sourceDigest(ctx context.Context, id int64) (digest, error) {
 	if d, ok := sourceDigests[cacheKey]; ok {
 		return d, nil
 	}
-	obj, err := s3.GetObject(ctx, env.SourceBucket, key, minio.GetObjectOptions{})
+	obj, err := S3.GetObject(ctx, Env.SourceBucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return digest{}, fmt.Errorf("opening source %s/%s: %w", env.SourceBucket, key, err)
+		return Digest{}, fmt.Errorf("opening source %s/%s: %w", Env.SourceBucket, key, err)
 	}
 	defer func() { _ = obj.Close() }()
-	d, err := digestOf(obj)
+	d, err := DigestOf(obj)
 	if err != nil {
-		return digest{}, fmt.Errorf("reading source %s/%s: %w", env.SourceBucket, key, err)
+		return Digest{}, fmt.Errorf("reading source %s/%s: %w", Env.SourceBucket, key, err)
 	}
 	sourceDigests[cacheKey] = d
 	return d, nil
 }
 
-func digestOf(r io.Reader) (digest, error) {
+// DigestOf is the digest of everything r yields.
+func DigestOf(r io.Reader) (Digest, error) {
 	hash := sha256.New()
 	n, err := io.Copy(hash, r)
 	if err != nil {
-		return digest{}, err
+		return Digest{}, err
 	}
-	return digest{Size: n, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
+	return Digest{Size: n, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
 }
 
-// incompleteUploads lists the multipart uploads of exactly key that are still open in the
+// IncompleteUploads lists the multipart uploads of exactly key that are still open in the
 // archive bucket: parts nobody completed or aborted, which cost storage until reaped. Each is
 // described by its upload id and when it was initiated, to tell one attempt's from another's.
-func incompleteUploads(ctx context.Context, key string) ([]string, error) {
+func IncompleteUploads(ctx context.Context, key string) ([]string, error) {
+	open, err := OpenUploads(ctx, key)
+	if err != nil {
+		return nil, err
+	}
 	var uploads []string
-	for upload := range s3.ListIncompleteUploads(ctx, env.ArchiveBucket, key, true) {
-		if upload.Err != nil {
-			return nil, fmt.Errorf("listing incomplete uploads of %s/%s: %w", env.ArchiveBucket, key, upload.Err)
-		}
+	for _, upload := range open {
 		if upload.Key == key {
 			uploads = append(uploads, fmt.Sprintf("%s initiated %s",
 				upload.UploadID, upload.Initiated.UTC().Format(time.RFC3339)))
@@ -266,20 +264,34 @@ func incompleteUploads(ctx context.Context, key string) ([]string, error) {
 	return uploads, nil
 }
 
-// archiveExists tells whether the archive bucket holds an object at key.
-func archiveExists(ctx context.Context, key string) (bool, error) {
-	_, err := s3.StatObject(ctx, env.ArchiveBucket, key, minio.StatObjectOptions{})
+// OpenUploads lists every incomplete multipart upload in the archive bucket under prefix
+// ("" for all).
+func OpenUploads(ctx context.Context, prefix string) ([]minio.ObjectMultipartInfo, error) {
+	var uploads []minio.ObjectMultipartInfo
+	for upload := range S3.ListIncompleteUploads(ctx, Env.ArchiveBucket, prefix, true) {
+		if upload.Err != nil {
+			return nil, fmt.Errorf("listing incomplete uploads of %s/%s: %w", Env.ArchiveBucket, prefix, upload.Err)
+		}
+		uploads = append(uploads, upload)
+	}
+	return uploads, nil
+}
+
+// ArchiveExists tells whether the archive bucket holds an object at key.
+func ArchiveExists(ctx context.Context, key string) (bool, error) {
+	_, err := S3.StatObject(ctx, Env.ArchiveBucket, key, minio.StatObjectOptions{})
 	switch {
 	case err == nil:
 		return true, nil
-	case isNoSuchKey(err):
+	case IsNoSuchKey(err):
 		return false, nil
 	default:
-		return false, fmt.Errorf("stat archive %s/%s: %w", env.ArchiveBucket, key, err)
+		return false, fmt.Errorf("stat archive %s/%s: %w", Env.ArchiveBucket, key, err)
 	}
 }
 
-func isNoSuchKey(err error) bool {
+// IsNoSuchKey tells whether err is S3's answer for a key that does not exist.
+func IsNoSuchKey(err error) bool {
 	var resp minio.ErrorResponse
 	return errors.As(err, &resp) && resp.Code == minio.NoSuchKey
 }

@@ -16,7 +16,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+package drills
 
 import (
 	"bytes"
@@ -34,6 +34,8 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+
+	"github.com/download-operator/download-operator/test/cluster"
 )
 
 // nginxSnippetPath is the nginx configuration the project ships for its facade, relative to the
@@ -175,7 +177,7 @@ func startNginx(ctx context.Context, extraLocations map[string]string) (*nginxPr
 	if err != nil {
 		return nil, err
 	}
-	snippet, err := os.ReadFile(filepath.Join(repoRoot, nginxSnippetPath))
+	snippet, err := os.ReadFile(filepath.Join(cluster.RepoRoot, nginxSnippetPath))
 	if err != nil {
 		return nil, fmt.Errorf("reading the shipped nginx snippet: %w", err)
 	}
@@ -195,7 +197,7 @@ func startNginx(ctx context.Context, extraLocations map[string]string) (*nginxPr
 	if err != nil {
 		return nil, err
 	}
-	facade := strings.TrimPrefix(strings.TrimPrefix(env.FacadeURL, "http://"), "https://")
+	facade := strings.TrimPrefix(strings.TrimPrefix(cluster.Env.FacadeURL, "http://"), "https://")
 	conf, err := nginxConfig(string(snippet), dir, port, strings.TrimRight(facade, "/"), extraLocations)
 	if err != nil {
 		return nil, err
