@@ -35,7 +35,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
@@ -141,8 +140,8 @@ func coldStartOnce(ctx context.Context, opts options, binary, dir string, sample
 	}
 	sample["P7.list_s"] = time.Since(listStart).Seconds()
 
-	kubeconfig, err := adminKubeconfig(env, filepath.Join(dir, "kubeconfig"))
-	if err != nil {
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := env.WriteAdminKubeconfig("bench-controller", kubeconfig); err != nil {
 		return err
 	}
 	addrs, err := localproc.FreeAddrs(2)
@@ -302,19 +301,6 @@ func settledConditions(generation int64, at metav1.Time) []metav1.Condition {
 		})
 	}
 	return conditions
-}
-
-// adminKubeconfig writes a kubeconfig of a cluster admin of env, for the controller process.
-func adminKubeconfig(env *testenv.Env, path string) (string, error) {
-	user, err := env.AddUser(envtest.User{Name: "bench-controller", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", fmt.Errorf("adding the controller's user: %w", err)
-	}
-	raw, err := user.KubeConfig()
-	if err != nil {
-		return "", fmt.Errorf("rendering the controller's kubeconfig: %w", err)
-	}
-	return path, os.WriteFile(path, raw, 0o600)
 }
 
 func httpGet(url string) (string, error) {

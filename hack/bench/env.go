@@ -32,7 +32,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -311,11 +310,8 @@ func (env *environment) preparePolledJob(ctx context.Context) error {
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		return fmt.Errorf("initiating the polled Download: %d %v", resp.StatusCode, err)
 	}
-	job, err := env.stack.WaitForJob(ctx, accepted.JobID)
+	job, err := env.stack.WaitForStartedJob(ctx, accepted.JobID)
 	if err != nil {
-		return err
-	}
-	if err := env.stack.StartJob(ctx, job); err != nil {
 		return err
 	}
 	if err := annotateProgress(ctx, env.stack.Admin, job, jobreport.Progress{BytesDone: 40 << 20, BytesTotal: 96 << 20}); err != nil {
@@ -491,14 +487,7 @@ func serveBare() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	length := strconv.Itoa(len(body))
-	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Content-Length", length)
-		_, _ = w.Write(body)
-	})
-	if err := http.ListenAndServe(os.Getenv("DOWNLOAD_BENCH_BARE_ADDR"), handler); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := http.ListenAndServe(os.Getenv("DOWNLOAD_BENCH_BARE_ADDR"), stack.BareHandler(body)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

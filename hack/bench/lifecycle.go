@@ -379,6 +379,27 @@ func (c *demoCluster) burstClient(ctx context.Context) (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: c.client.Scheme()})
 }
 
+// completedAll waits, unless sendErr says the Downloads could not all be sent, until every one
+// in names has finished, and returns their lifecycles once each completed. On failure it deletes
+// those that were sent (names holds "" for the others) before returning, so that a failed
+// measurement leaves no load behind for the next.
+func (c *demoCluster) completedAll(ctx context.Context, t *tracker, names []string, timeout time.Duration, sendErr error) ([]lifecycle, error) {
+	err := sendErr
+	if err == nil {
+		err = t.waitAll(ctx, "finished", names, timeout, finished)
+	}
+	var ls []lifecycle
+	if err == nil {
+		ls = t.snapshot(names)
+		err = checkCompleted(ls)
+	}
+	if err != nil {
+		_ = c.deleteAll(ctx, t, slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == "" }))
+		return nil, err
+	}
+	return ls, nil
+}
+
 // measureBurst initiates one Download per file id at once, follows each to Completed, records
 // its figures under prefix, and deletes them.
 func (c *demoCluster) measureBurst(ctx context.Context, files []int64, prefix string, sample map[string]float64) error {
@@ -425,16 +446,11 @@ func (c *demoCluster) measureBurst(ctx context.Context, files []int64, prefix st
 	sample[prefix+"initiate_retries"] = float64(retries.Load())
 	sample[prefix+"initiate.p50_ms"] = percentile(answered, 50)
 	sample[prefix+"initiate.p99_ms"] = percentile(answered, 99)
-	initiated := slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == "" })
-	err = <-errs
-	if err == nil {
-		err = t.waitAll(ctx, "finished", names, 15*time.Minute, finished)
-	}
+	ls, err := c.completedAll(ctx, t, names, 15*time.Minute, <-errs)
 	if err != nil {
-		_ = c.deleteAll(ctx, t, initiated)
 		return err
 	}
-	ls := t.snapshot(names)
+	cores := window.stop().machineCores
 	jobs := 0
 	for _, l := range ls {
 		if l.job != nil {
@@ -442,11 +458,6 @@ func (c *demoCluster) measureBurst(ctx context.Context, files []int64, prefix st
 		}
 	}
 	sample[prefix+"jobs"] = float64(jobs)
-	cores := window.stop().machineCores
-	if err := checkCompleted(ls); err != nil {
-		_ = c.deleteAll(ctx, t, names)
-		return err
-	}
 	first, last := slices.MinFunc(sent, time.Time.Compare), time.Time{}
 	for _, l := range ls {
 		if l.completed.After(last) {
@@ -578,24 +589,15 @@ func maxOverlap(ls []lifecycle) int {
 
 // measure runs the selected figures of the real cluster once.
 func (c *demoCluster) measure(ctx context.Context, opts options, wants func(string) bool, sample map[string]float64) error {
-	if wants("P5") {
-		if err := c.measureCompletion(ctx, opts, sample); err != nil {
-			return fmt.Errorf("P5: %w", err)
+	for _, figure := range []struct {
+		id      string
+		measure func(context.Context, options, map[string]float64) error
+	}{{"P5", c.measureCompletion}, {"P6", c.measureWrites}, {"P8", c.measureEndToEnd}, {"P9", c.measureRepeat}} {
+		if !wants(figure.id) {
+			continue
 		}
-	}
-	if wants("P6") {
-		if err := c.measureWrites(ctx, opts, sample); err != nil {
-			return fmt.Errorf("P6: %w", err)
-		}
-	}
-	if wants("P8") {
-		if err := c.measureEndToEnd(ctx, opts, sample); err != nil {
-			return fmt.Errorf("P8: %w", err)
-		}
-	}
-	if wants("P9") {
-		if err := c.measureRepeat(ctx, opts, sample); err != nil {
-			return fmt.Errorf("P9: %w", err)
+		if err := figure.measure(ctx, opts, sample); err != nil {
+			return fmt.Errorf("%s: %w", figure.id, err)
 		}
 	}
 	return nil
@@ -635,16 +637,8 @@ func (c *demoCluster) measureRepeat(ctx context.Context, opts options, sample ma
 		time.Sleep(250 * time.Millisecond)
 		err = initiate()
 	}
-	if err == nil {
-		err = t.waitAll(ctx, "finished", names, 5*time.Minute, finished)
-	}
+	ls, err := c.completedAll(ctx, t, names, 5*time.Minute, err)
 	if err != nil {
-		_ = c.deleteAll(ctx, t, names)
-		return err
-	}
-	ls := t.snapshot(names)
-	if err := checkCompleted(ls); err != nil {
-		_ = c.deleteAll(ctx, t, names)
 		return err
 	}
 	var repeats []time.Duration

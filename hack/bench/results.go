@@ -106,6 +106,19 @@ func (row Row) refUnit() string {
 	return row.Unit
 }
 
+// metAndReference are the row's goal and reference cells of a table: met says "yes", notMet or
+// nothing (no goal); the reference is its name, then sep, then its spread, or "-" for none.
+func (row Row) metAndReference(notMet, sep string) (met, ref string) {
+	if row.Met != nil {
+		met = map[bool]string{true: "yes", false: notMet}[*row.Met]
+	}
+	ref = "-"
+	if len(row.Reference.Runs) > 0 {
+		ref = row.RefName + sep + formatSpread(row.Reference, row.refUnit())
+	}
+	return met, ref
+}
+
 // machineBusy is the median over the runs of how many cores the whole machine kept busy during
 // the steps whose metrics end in machine_cores under prefix, or NaN.
 func (r *Results) machineBusy(prefix string) float64 {
@@ -587,14 +600,7 @@ func printTable(w io.Writer, r *Results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "id\tfigure\tvalue\treference\tratio\tgoal\tmet\tnote")
 	for _, row := range r.Rows {
-		met := ""
-		if row.Met != nil {
-			met = map[bool]string{true: "yes", false: "NO"}[*row.Met]
-		}
-		ref := "-"
-		if len(row.Reference.Runs) > 0 {
-			ref = row.RefName + " " + formatSpread(row.Reference, row.refUnit())
-		}
+		met, ref := row.metAndReference("NO", " ")
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.ID, row.Figure, formatSpread(row.Value, row.Unit), ref,
 			formatRatio(row.Ratio), row.Goal, met, row.Note)
 	}
@@ -623,14 +629,7 @@ func markdownTable(r *Results) string {
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	var notes []string
 	for _, row := range r.Rows {
-		met := ""
-		if row.Met != nil {
-			met = map[bool]string{true: "yes", false: "**no**"}[*row.Met]
-		}
-		ref := "-"
-		if len(row.Reference.Runs) > 0 {
-			ref = row.RefName + ": " + formatSpread(row.Reference, row.refUnit())
-		}
+		met, ref := row.metAndReference("**no**", ": ")
 		figure := row.Figure
 		if row.Note != "" {
 			notes = append(notes, row.Note)

@@ -89,21 +89,23 @@ func goBench(ctx context.Context, pattern, benchtime string, count int) ([]bench
 // measureWorker runs P3 and P4 through the worker's benchmarks, opts.runs times each (-count),
 // and files run i's lines under sample i.
 func measureWorker(ctx context.Context, opts options, throughput, rss bool, results *Results) error {
-	// occurrences numbers the lines of each benchmark name: the i-th is run i.
-	file := func(lines []benchLine, each func(sample map[string]float64, l benchLine)) {
+	// bench runs the benchmarks that pattern matches and files each line under its run's sample.
+	bench := func(pattern, benchtime string, each func(sample map[string]float64, l benchLine)) error {
+		lines, err := goBench(ctx, pattern, benchtime, opts.runs)
+		if err != nil {
+			return err
+		}
+		// The i-th line of a benchmark name is run i.
 		seen := map[string]int{}
 		for _, l := range lines {
 			i := seen[l.name]
 			seen[l.name]++
 			each(results.sample(i), l)
 		}
+		return nil
 	}
 	if throughput {
-		lines, err := goBench(ctx, "^(BenchmarkBundleThroughput|BenchmarkUploadPipeline)$", "3x", opts.runs)
-		if err != nil {
-			return err
-		}
-		file(lines, func(s map[string]float64, l benchLine) {
+		err := bench("^(BenchmarkBundleThroughput|BenchmarkUploadPipeline)$", "3x", func(s map[string]float64, l benchLine) {
 			sub := strings.TrimPrefix(l.name, "BenchmarkBundleThroughput/")
 			if sub != l.name {
 				s["P3."+sub+".bundle_mb_s"] = l.metrics["bundle-MB/s"]
@@ -122,15 +124,14 @@ func measureWorker(ctx context.Context, opts options, throughput, rss bool, resu
 				}
 			}
 		})
+		if err != nil {
+			return err
+		}
 		results.Notes["P3"] = "BenchmarkBundleThroughput (64 MiB, 3 iterations per run); BenchmarkUploadPipeline " +
 			"splits the gap: P3.pipeline.* in the metrics"
 	}
 	if rss {
-		lines, err := goBench(ctx, "^BenchmarkPeakRSS$", "1x", opts.runs)
-		if err != nil {
-			return err
-		}
-		file(lines, func(s map[string]float64, l benchLine) {
+		return bench("^BenchmarkPeakRSS$", "1x", func(s map[string]float64, l benchLine) {
 			sub := strings.TrimPrefix(l.name, "BenchmarkPeakRSS/")
 			if sub == l.name {
 				return

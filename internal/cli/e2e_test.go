@@ -29,6 +29,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,7 @@ import (
 	"github.com/download-operator/download-operator/internal/worker"
 	"github.com/download-operator/download-operator/pkg/client"
 	"github.com/download-operator/download-operator/test/logbuffer"
+	"github.com/download-operator/download-operator/test/poll"
 	"github.com/download-operator/download-operator/test/stack"
 )
 
@@ -233,23 +235,42 @@ func TestGetDownloadsARealArchiveEndToEnd(t *testing.T) {
 func TestGetRejectsAnArchiveWhoseChecksumDoesNotMatch(t *testing.T) {
 	ctx := testContext(t)
 	putSources(t, map[int64][]byte{70100: []byte("the real content")})
-	c, err := client.New(stk.Facade.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := uuid.NewString()
-	job, err := c.Initiate(ctx, []int64{70100}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	completed, err := stk.RunToCompletion(ctx, job.JobID)
+	jobID, key := initiateWithKey(t, ctx, 70100)
+	completed, err := stk.RunToCompletion(ctx, jobID)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Same length, one byte different: only the sha256 can tell.
 	archive := completed.Status.Archive
-	object, err := stk.S3.GetObject(ctx, archive.Bucket, archive.Key, minio.GetObjectOptions{})
+	tampered := tamperArchive(t, ctx, archive.Bucket, archive.Key, func(archive []byte) error {
+		archive[len(archive)/2] ^= 0xff
+		return nil
+	})
+	expectGetRefuses(t, ctx, 70100, key, "checksum mismatch", archive.SHA256, sha256Hex(tampered))
+}
+
+// initiateWithKey initiates a job for id under a new Idempotency-Key, as an earlier run of get
+// would have, and returns the job's id and the key.
+func initiateWithKey(t *testing.T, ctx context.Context, id int64) (jobID, key string) {
+	t.Helper()
+	c, err := client.New(stk.Facade.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key = uuid.NewString()
+	job, err := c.Initiate(ctx, []int64{id}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job.JobID, key
+}
+
+// tamperArchive changes the stored archive in place, as a fault in storage would, and returns
+// the changed bytes.
+func tamperArchive(t *testing.T, ctx context.Context, bucket, key string, change func(archive []byte) error) []byte {
+	t.Helper()
+	object, err := stk.S3.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,20 +278,28 @@ func TestGetRejectsAnArchiveWhoseChecksumDoesNotMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tampered[len(tampered)/2] ^= 0xff
-	if _, err := stk.S3.PutObject(ctx, archive.Bucket, archive.Key, bytes.NewReader(tampered), int64(len(tampered)),
+	if err := change(tampered); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stk.S3.PutObject(ctx, bucket, key, bytes.NewReader(tampered), int64(len(tampered)),
 		minio.PutObjectOptions{ContentType: "application/zip"}); err != nil {
 		t.Fatal(err)
 	}
+	return tampered
+}
 
+// expectGetRefuses runs get for the job of id and key, whose archive was tampered with, and
+// expects it to fail saying why, without saving anything.
+func expectGetRefuses(t *testing.T, ctx context.Context, id int64, key string, why ...string) {
+	t.Helper()
 	dir := t.TempDir()
 	s := newSession(t, false, "")
 	// The same key and files pick the completed job up again, as after an interrupted run.
-	exit := <-s.start(ctx, "70100", "-o", filepath.Join(dir, "out.zip"), "--idempotency-key", key)
+	exit := <-s.start(ctx, strconv.FormatInt(id, 10), "-o", filepath.Join(dir, "out.zip"), "--idempotency-key", key)
 	if exit != ExitFailed {
 		t.Fatalf("exit %d, want %d\n%s", exit, ExitFailed, s)
 	}
-	for _, want := range []string{"checksum mismatch", archive.SHA256, sha256Hex(tampered), "out.zip was not written"} {
+	for _, want := range append(why, "out.zip was not written") {
 		if !strings.Contains(s.stderr.String(), want) {
 			t.Errorf("stderr lacks %q\n%s", want, s)
 		}
@@ -283,20 +312,9 @@ func TestGetRejectsAnArchiveWhoseChecksumDoesNotMatch(t *testing.T) {
 func TestGetRejectsAnArchiveThatDoesNotMatchItsManifest(t *testing.T) {
 	ctx := testContext(t)
 	putSources(t, map[int64][]byte{70110: bytes.Repeat([]byte{0x9c, 0x41, 0x07, 0xe3}, 4096)})
-	c, err := client.New(stk.Facade.URL)
+	jobID, key := initiateWithKey(t, ctx, 70110)
+	running, err := stk.WaitForStartedJob(ctx, jobID)
 	if err != nil {
-		t.Fatal(err)
-	}
-	key := uuid.NewString()
-	job, err := c.Initiate(ctx, []int64{70110}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, err := stk.WaitForJob(ctx, job.JobID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stk.StartJob(ctx, running); err != nil {
 		t.Fatal(err)
 	}
 	if exit, log, err := stk.RunWorker(ctx, running); err != nil || exit != 0 {
@@ -311,27 +329,18 @@ func TestGetRejectsAnArchiveThatDoesNotMatchItsManifest(t *testing.T) {
 	if found, err := jobreport.Decode(running.Annotations, jobreport.ResultAnnotation, &result); !found || err != nil {
 		t.Fatalf("no result on the Job: %v", err)
 	}
-	object, err := stk.S3.GetObject(ctx, result.Bucket, result.Key, minio.GetObjectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tampered, err := io.ReadAll(object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := zip.NewReader(bytes.NewReader(tampered), int64(len(tampered)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	offset, err := zr.File[0].DataOffset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tampered[offset+10] ^= 0xff
-	if _, err := stk.S3.PutObject(ctx, result.Bucket, result.Key, bytes.NewReader(tampered), int64(len(tampered)),
-		minio.PutObjectOptions{ContentType: "application/zip"}); err != nil {
-		t.Fatal(err)
-	}
+	tampered := tamperArchive(t, ctx, result.Bucket, result.Key, func(archive []byte) error {
+		zr, err := zip.NewReader(bytes.NewReader(archive), int64(len(archive)))
+		if err != nil {
+			return err
+		}
+		offset, err := zr.File[0].DataOffset()
+		if err != nil {
+			return err
+		}
+		archive[offset+10] ^= 0xff
+		return nil
+	})
 	result.SHA256 = sha256Hex(tampered)
 	value, err := jobreport.Encode(result)
 	if err != nil {
@@ -345,22 +354,10 @@ func TestGetRejectsAnArchiveThatDoesNotMatchItsManifest(t *testing.T) {
 	if err := stk.CompleteJob(ctx, running); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stk.WaitForPhase(ctx, job.JobID, downloadv1alpha1.PhaseCompleted); err != nil {
+	if _, err := stk.WaitForPhase(ctx, jobID, downloadv1alpha1.PhaseCompleted); err != nil {
 		t.Fatal(err)
 	}
-
-	dir := t.TempDir()
-	s := newSession(t, false, "")
-	exit := <-s.start(ctx, "70110", "-o", filepath.Join(dir, "out.zip"), "--idempotency-key", key)
-	if exit != ExitFailed {
-		t.Fatalf("exit %d, want %d\n%s", exit, ExitFailed, s)
-	}
-	for _, want := range []string{"entry " + worker.EntryName(70110), "does not match its manifest", "out.zip was not written"} {
-		if !strings.Contains(s.stderr.String(), want) {
-			t.Errorf("stderr lacks %q\n%s", want, s)
-		}
-	}
-	onlyFile(t, dir)
+	expectGetRefuses(t, ctx, 70110, key, "entry "+worker.EntryName(70110), "does not match its manifest")
 }
 
 func TestGetReportsWhyTheServerFailedTheDownload(t *testing.T) {
@@ -369,11 +366,8 @@ func TestGetReportsWhyTheServerFailedTheDownload(t *testing.T) {
 	key := uuid.NewString()
 	jobID := idempotentJobID(key)
 	cluster := drive(ctx, func(ctx context.Context) error {
-		job, err := stk.WaitForJob(ctx, jobID)
+		job, err := stk.WaitForStartedJob(ctx, jobID)
 		if err != nil {
-			return err
-		}
-		if err := stk.StartJob(ctx, job); err != nil {
 			return err
 		}
 		exit, log, err := stk.RunWorker(ctx, job)
@@ -427,7 +421,7 @@ func TestGetInterruptedWhileWaiting(t *testing.T) {
 			s := newSession(t, tc.tty, tc.typed)
 			// Nobody starts the Job, so the job stays pending until the user gives up.
 			exit := s.start(ctx, "70300", "-o", filepath.Join(dir, "out.zip"), "--idempotency-key", key)
-			waitFor(t, func() bool { return strings.Contains(s.stdout.String(), "accepted") }, s)
+			poll.Until(t, 20*time.Second, s, func() bool { return strings.Contains(s.stdout.String(), "accepted") })
 			s.interrupt <- os.Interrupt
 			select {
 			case code := <-exit:
@@ -476,17 +470,6 @@ func TestGetExitsWithUsageWhenTheServerRejectsTheRequest(t *testing.T) {
 	}
 	if !strings.Contains(s.stderr.String(), "400 BadRequest") || !strings.Contains(s.stderr.String(), "file id 5") {
 		t.Errorf("stderr does not give the server's reason\n%s", s)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool, s *session) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting\n%s", s)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -88,6 +88,16 @@ func completeDownload(download *downloadv1alpha1.Download, content []byte) *down
 	return eventuallyPhase(download, downloadv1alpha1.PhaseCompleted)
 }
 
+// failDownload runs a Download through a Job that fails as the worker reported, and returns it Failed.
+func failDownload(download *downloadv1alpha1.Download, failure *jobreport.Failure, jobReason string, failedPods int32) *downloadv1alpha1.Download {
+	GinkgoHelper()
+	createDownload(download)
+	job := waitForJob(download)
+	startJob(job, time.Second)
+	failJob(job, failure, jobReason, failedPods)
+	return eventuallyPhase(download, downloadv1alpha1.PhaseFailed)
+}
+
 // getThroughPublicHost fetches a presigned URL the way a browser would reach the public endpoint:
 // the request goes to MinIO, but carries the public Host header the URL was signed for.
 func getThroughPublicHost(signed string) (*http.Response, []byte) {
@@ -368,12 +378,7 @@ var _ = Describe("Download controller", func() {
 	DescribeTable("fails with a reason a person understands, and an Event",
 		func(failure *jobreport.Failure, jobReason string, wantReason, wantMessage string) {
 			download := newDownload(servedNamespace, 70000, 70001)
-			createDownload(download)
-			job := waitForJob(download)
-			startJob(job, time.Second)
-			failJob(job, failure, jobReason, 1)
-
-			current := eventuallyPhase(download, downloadv1alpha1.PhaseFailed)
+			current := failDownload(download, failure, jobReason, 1)
 			failed := meta.FindStatusCondition(current.Status.Conditions, downloadv1alpha1.ConditionFailed)
 			Expect(failed).NotTo(BeNil())
 			Expect(failed.Status).To(Equal(metav1.ConditionTrue))
@@ -623,13 +628,9 @@ var _ = Describe("Download controller", func() {
 
 	It("never writes credentials into status, Events, the Job or logs", func() {
 		download := completeDownload(newDownload(servedNamespace, 70000), []byte("archive"))
-		failing := newDownload(servedNamespace, 70001)
-		createDownload(failing)
-		failingJob := waitForJob(failing)
-		startJob(failingJob, time.Minute)
-		failJob(failingJob, &jobreport.Failure{Reason: downloadv1alpha1.ReasonStorageError, Message: "storage unreachable"},
+		failing := failDownload(newDownload(servedNamespace, 70001),
+			&jobreport.Failure{Reason: downloadv1alpha1.ReasonStorageError, Message: "storage unreachable"},
 			batchv1.JobReasonBackoffLimitExceeded, 4)
-		eventuallyPhase(failing, downloadv1alpha1.PhaseFailed)
 		Eventually(func() []eventsv1.Event { return eventsFor(failing) }).ShouldNot(BeEmpty())
 
 		var everything strings.Builder
@@ -650,13 +651,9 @@ var _ = Describe("Download controller", func() {
 var _ = Describe("controller metrics", func() {
 	It("count completions, archived bytes and failures by reason, and report Downloads by phase", func() {
 		completeDownload(newDownload(servedNamespace, 70000), []byte("0123456789"))
-		failing := newDownload(servedNamespace, 70001)
-		createDownload(failing)
-		job := waitForJob(failing)
-		startJob(job, time.Second)
-		failJob(job, &jobreport.Failure{Reason: downloadv1alpha1.ReasonSourceNotFound, Message: "70001 missing"},
+		failDownload(newDownload(servedNamespace, 70001),
+			&jobreport.Failure{Reason: downloadv1alpha1.ReasonSourceNotFound, Message: "70001 missing"},
 			batchv1.JobReasonPodFailurePolicy, 1)
-		eventuallyPhase(failing, downloadv1alpha1.PhaseFailed)
 
 		families, err := metrics.Registry.Gather()
 		Expect(err).NotTo(HaveOccurred())

@@ -91,13 +91,9 @@ var _ = Describe("Completion events", func() {
 	})
 
 	It("sends failed, with the public reason only, for a Download that fails", func() {
-		download := newDownload(servedNamespace, 99999)
-		createDownload(download)
-		job := waitForJob(download)
-		startJob(job, time.Second)
-		failJob(job, &jobreport.Failure{Reason: downloadv1alpha1.ReasonSourceNotFound, Message: "source files/99999 is missing"},
+		failed := failDownload(newDownload(servedNamespace, 99999),
+			&jobreport.Failure{Reason: downloadv1alpha1.ReasonSourceNotFound, Message: "source files/99999 is missing"},
 			batchv1.JobReasonPodFailurePolicy, 1)
-		failed := eventuallyPhase(download, downloadv1alpha1.PhaseFailed)
 
 		got := eventsOf(failed, events.TypeStarted, events.TypeFailed)
 		Expect(got).NotTo(HaveKey(events.TypeCompleted))

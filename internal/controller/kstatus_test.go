@@ -140,13 +140,9 @@ var _ = Describe("kstatus", func() {
 		Expect(meta.IsStatusConditionTrue(done.Status.Conditions, downloadv1alpha1.ConditionReady)).To(BeTrue())
 		Expect(meta.IsStatusConditionFalse(done.Status.Conditions, downloadv1alpha1.ConditionReconciling)).To(BeTrue())
 
-		doomed := newDownload(servedNamespace, 70000)
-		createDownload(doomed)
-		doomedJob := waitForJob(doomed)
-		startJob(doomedJob, time.Second)
-		failJob(doomedJob, &jobreport.Failure{Reason: downloadv1alpha1.ReasonSourceNotFound, Message: "file 70000 does not exist"},
+		gone := failDownload(newDownload(servedNamespace, 70000),
+			&jobreport.Failure{Reason: downloadv1alpha1.ReasonSourceNotFound, Message: "file 70000 does not exist"},
 			batchv1.JobReasonPodFailurePolicy, 1)
-		gone := eventuallyPhase(doomed, downloadv1alpha1.PhaseFailed)
 		expectKstatus(gone, status.FailedStatus)
 		Expect(meta.FindStatusCondition(gone.Status.Conditions, downloadv1alpha1.ConditionStalled)).To(And(
 			HaveField("Status", metav1.ConditionTrue), HaveField("Reason", downloadv1alpha1.ReasonSourceNotFound)))

@@ -40,6 +40,7 @@ import (
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/events"
 	"github.com/download-operator/download-operator/test/eventsink"
+	"github.com/download-operator/download-operator/test/poll"
 )
 
 const (
@@ -110,18 +111,6 @@ func run(t *testing.T, d *events.Dispatcher) {
 	})
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func counter(metric, sink, eventType string) float64 {
 	families, err := metrics.Registry.Gather()
 	if err != nil {
@@ -189,7 +178,7 @@ func TestDeliversSignedCloudEvents(t *testing.T) {
 	done, broken := completed("shop"), failedWith("tenant-a", downloadv1alpha1.ReasonSourceNotFound)
 	d.Emit(done, events.TypeCompleted)
 	d.Emit(broken, events.TypeFailed)
-	waitFor(t, 10*time.Second, "two deliveries", func() bool { return len(receiver.Deliveries()) == 2 })
+	poll.Until(t, 10*time.Second, "two deliveries", func() bool { return len(receiver.Deliveries()) == 2 })
 
 	for _, c := range []struct {
 		download  *downloadv1alpha1.Download
@@ -273,7 +262,7 @@ func TestRetriesWithBackoffUntilTheSinkAccepts(t *testing.T) {
 
 	download := completed("shop")
 	d.Emit(download, events.TypeCompleted)
-	waitFor(t, 10*time.Second, "a delivered event", func() bool {
+	poll.Until(t, 10*time.Second, "a delivered event", func() bool {
 		return counter("download_operator_events_delivered_total", names[0], events.TypeCompleted) == 1
 	})
 	got := receiver.Deliveries()
@@ -313,7 +302,7 @@ func TestGivesUpAfterTheRetryBound(t *testing.T) {
 
 	emitted := time.Now()
 	d.Emit(completed("shop"), events.TypeCompleted)
-	waitFor(t, 10*time.Second, "the event to count as failed", func() bool {
+	poll.Until(t, 10*time.Second, "the event to count as failed", func() bool {
 		return counter("download_operator_events_failed_total", names[0], events.TypeCompleted) == 1
 	})
 	attempts := receiver.Deliveries()
@@ -339,7 +328,7 @@ func TestARefusalIsNotRetried(t *testing.T) {
 	d := events.New(sinks, events.Options{BaseDelay: 10 * time.Millisecond})
 	run(t, d)
 	d.Emit(completed("shop"), events.TypeCompleted)
-	waitFor(t, 10*time.Second, "the event to count as failed", func() bool {
+	poll.Until(t, 10*time.Second, "the event to count as failed", func() bool {
 		return counter("download_operator_events_failed_total", names[0], events.TypeCompleted) == 1
 	})
 	time.Sleep(100 * time.Millisecond)
@@ -359,7 +348,7 @@ func TestEmitNeverBlocks(t *testing.T) {
 	run(t, d)
 
 	d.Emit(completed("shop"), events.TypeCompleted)
-	waitFor(t, 10*time.Second, "the first event to reach the hanging sink", func() bool { return len(receiver.Deliveries()) == 1 })
+	poll.Until(t, 10*time.Second, "the first event to reach the hanging sink", func() bool { return len(receiver.Deliveries()) == 1 })
 	start := time.Now()
 	for range 9 {
 		d.Emit(completed("shop"), events.TypeCompleted)
@@ -371,7 +360,7 @@ func TestEmitNeverBlocks(t *testing.T) {
 		t.Errorf("dropped = %v, want %d (10 events, %d held: one in flight, the rest queued)", got, 10-size, size)
 	}
 	close(release)
-	waitFor(t, 10*time.Second, "the held events to be delivered", func() bool {
+	poll.Until(t, 10*time.Second, "the held events to be delivered", func() bool {
 		return counter("download_operator_events_delivered_total", names[0], events.TypeCompleted) == size
 	})
 }
@@ -387,7 +376,7 @@ func TestSinksGetOnlyTheirNamespaces(t *testing.T) {
 	for _, dl := range []*downloadv1alpha1.Download{inShop, inTenant, unserved} {
 		d.Emit(dl, events.TypeCompleted)
 	}
-	waitFor(t, 10*time.Second, "the deliveries", func() bool { return len(shop.Deliveries()) == 1 && len(all.Deliveries()) == 2 })
+	poll.Until(t, 10*time.Second, "the deliveries", func() bool { return len(shop.Deliveries()) == 1 && len(all.Deliveries()) == 2 })
 	time.Sleep(100 * time.Millisecond)
 	if len(shop.Of(inShop.Name)) != 1 || len(all.Of(inShop.Name)) != 1 || len(all.Of(inTenant.Name)) != 1 ||
 		len(shop.Deliveries()) != 1 || len(all.Deliveries()) != 2 {
@@ -429,7 +418,7 @@ func TestStartSendsRecentTransitionsAgain(t *testing.T) {
 		events.ID(recent.UID, events.TypeStarted), events.ID(recent.UID, events.TypeCompleted),
 		events.ID(inFlight.UID, events.TypeStarted),
 	)
-	waitFor(t, 10*time.Second, "three replayed events", func() bool { return len(receiver.Deliveries()) >= want.Len() })
+	poll.Until(t, 10*time.Second, "three replayed events", func() bool { return len(receiver.Deliveries()) >= want.Len() })
 	time.Sleep(200 * time.Millisecond)
 	got := sets.New[string]()
 	for _, delivery := range receiver.Deliveries() {

@@ -241,9 +241,7 @@ func TestArchiveLinkRedirectsToAFreshURLOfTheSameArchive(t *testing.T) {
 }
 
 func TestArchiveLinkAnswersWhyThereIsNoArchive(t *testing.T) {
-	s := sharedStack(t)
-	ctx := testContext(t)
-	c := newCaller(t, s.Facade)
+	s, ctx, c := onSharedStack(t)
 	expect := func(what, jobID string, status int, code string) {
 		t.Helper()
 		resp := c.archiveLink(jobID, "")
@@ -270,11 +268,8 @@ func TestArchiveLinkAnswersWhyThereIsNoArchive(t *testing.T) {
 	}
 	jobID := c.initiate([]int64{77510, 77511}).JobID
 	expect("pending job", jobID, http.StatusNotFound, facade.CodeJobPending)
-	job, err := s.WaitForJob(ctx, jobID)
+	job, err := s.WaitForStartedJob(ctx, jobID)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.StartJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}
 	c.eventually(jobID, hasStatus(facade.StatusProcessing))

@@ -292,9 +292,7 @@ func waitForCreate(t *testing.T, s *stack.Stack, c *caller, done func(error) boo
 // The facade creates each Download with the controller's cleanup finalizer, so the controller
 // never writes the Download itself before it makes the Job: only its status.
 func TestInitiatedDownloadsCarryTheCleanupFinalizer(t *testing.T) {
-	s := sharedStack(t)
-	ctx := testContext(t)
-	c := newCaller(t, s.Facade)
+	s, ctx, c := onSharedStack(t)
 	accepted := c.initiate([]int64{76600})
 	if _, err := s.WaitForJob(ctx, accepted.JobID); err != nil {
 		t.Fatal(err)

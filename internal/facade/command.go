@@ -32,11 +32,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/download-operator/download-operator/internal/restconfig"
 	"github.com/download-operator/download-operator/internal/tracing"
 )
 
@@ -69,7 +68,7 @@ func Command(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	defer func() { _ = tracing.Flush(ctx, shutdownTracing) }()
 	cfg.Tracing = tracing.Enabled()
-	restConfig, err := loadRESTConfig(kubeconfig)
+	restConfig, err := restconfig.Load(kubeconfig, config.GetConfig, "Kubernetes config")
 	if err != nil {
 		log.Error("cannot reach Kubernetes", "error", err)
 		return 1
@@ -143,21 +142,6 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, addrs listenAddrs,
 		}
 	}
 	return cfg, addrs, kubeconfig, cfg.validate()
-}
-
-func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := config.GetConfig()
-		if err != nil {
-			return nil, fmt.Errorf("loading Kubernetes config: %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
-	}
-	return cfg, nil
 }
 
 // serve runs the cache and the two HTTP servers until ctx ends, then shuts down gracefully: the

@@ -58,9 +58,7 @@ func TestEventsSendHeartbeatsOutlivingServerTimeouts(t *testing.T) {
 }
 
 func TestEventsHonourLastEventID(t *testing.T) {
-	s := sharedStack(t)
-	ctx := testContext(t)
-	c := newCaller(t, s.Facade)
+	s, ctx, c := onSharedStack(t)
 	accepted := c.initiate([]int64{80100})
 	first := c.openEvents(accepted.JobID)
 	pending, _ := first.next(t, 5*time.Second, false)
@@ -75,11 +73,8 @@ func TestEventsHonourLastEventID(t *testing.T) {
 		}
 	case <-time.After(300 * time.Millisecond):
 	}
-	job, err := s.WaitForJob(ctx, accepted.JobID)
+	job, err := s.WaitForStartedJob(ctx, accepted.JobID)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.StartJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}
 	processing, _ := again.next(t, 10*time.Second, false)

@@ -38,9 +38,7 @@ import (
 )
 
 func TestJobRunsFromPendingThroughProcessingToCompleted(t *testing.T) {
-	s := sharedStack(t)
-	ctx := testContext(t)
-	c := newCaller(t, s.Facade)
+	s, ctx, c := onSharedStack(t)
 	sources := map[int64]string{71000: strings.Repeat("row,value\n", 5000), 71001: "small"}
 	for id, content := range sources {
 		if err := s.PutSource(ctx, id, []byte(content)); err != nil {
@@ -77,11 +75,8 @@ func TestJobRunsFromPendingThroughProcessingToCompleted(t *testing.T) {
 		t.Errorf("labels %v annotations %v", download.Labels, download.Annotations)
 	}
 
-	job, err := s.WaitForJob(ctx, accepted.JobID)
+	job, err := s.WaitForStartedJob(ctx, accepted.JobID)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.StartJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}
 	processing := c.eventually(accepted.JobID, hasStatus(facade.StatusProcessing))
@@ -167,20 +162,15 @@ func containsStatus(seen []facade.Status, status string) bool {
 }
 
 func TestMissingFileFailsWithSourceNotFound(t *testing.T) {
-	s := sharedStack(t)
-	ctx := testContext(t)
-	c := newCaller(t, s.Facade)
+	s, ctx, c := onSharedStack(t)
 	if err := s.PutSource(ctx, 72000, []byte("present")); err != nil {
 		t.Fatal(err)
 	}
 	accepted := c.initiate([]int64{72000, 72999})
 	events := c.openEvents(accepted.JobID)
 
-	job, err := s.WaitForJob(ctx, accepted.JobID)
+	job, err := s.WaitForStartedJob(ctx, accepted.JobID)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.StartJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}
 	exit, log, err := s.RunWorker(ctx, job)
@@ -209,9 +199,7 @@ func TestMissingFileFailsWithSourceNotFound(t *testing.T) {
 }
 
 func TestCancelRemovesTheDownloadItsJobAndItsArchive(t *testing.T) {
-	s := sharedStack(t)
-	ctx := testContext(t)
-	c := newCaller(t, s.Facade)
+	s, ctx, c := onSharedStack(t)
 	if err := s.PutSource(ctx, 73000, []byte("to be cancelled")); err != nil {
 		t.Fatal(err)
 	}

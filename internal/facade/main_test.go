@@ -147,6 +147,14 @@ func newCaller(tb testing.TB, f *stack.Facade) *caller {
 	return &caller{tb: tb, f: f, base: f.URL, ip: fmt.Sprintf("198.18.%d.%d", nextClient.n/250, nextClient.n%250+1)}
 }
 
+// onSharedStack is how most tests begin: the shared stack, a context for the test, and a caller
+// of the stack's facade that no other test is.
+func onSharedStack(t *testing.T) (*stack.Stack, context.Context, *caller) {
+	t.Helper()
+	s := sharedStack(t)
+	return s, testContext(t), newCaller(t, s.Facade)
+}
+
 // response is an answer with its body read.
 type response struct {
 	*http.Response

@@ -124,17 +124,24 @@ func TestReservationsEnd(t *testing.T) {
 		_, ok, _ := reserve(t, r, cache, name)
 		return ok
 	}
+	// placeComesBack checks that the client's one place stays taken until release has run, and
+	// is free after.
+	placeComesBack := func(t *testing.T, r *reservations, cache *fakeCache, release func(), stillTaken, notBack string) {
+		t.Helper()
+		if admits(t, r, cache, "b") {
+			t.Fatal(stillTaken)
+		}
+		release()
+		if !admits(t, r, cache, "b") {
+			t.Error(notBack)
+		}
+	}
 
 	t.Run("a refused Create gives the place back", func(t *testing.T) {
 		r, cache := setup()
 		_, _, undo := reserve(t, r, cache, "a")
-		if admits(t, r, cache, "b") {
-			t.Fatal("a second Download passed a limit of 1 while the first is being created")
-		}
-		undo()
-		if !admits(t, r, cache, "b") {
-			t.Error("the place of a refused Create was not given back")
-		}
+		placeComesBack(t, r, cache, undo, "a second Download passed a limit of 1 while the first is being created",
+			"the place of a refused Create was not given back")
 	})
 
 	t.Run("a Download the cache holds is counted once", func(t *testing.T) {
@@ -165,13 +172,8 @@ func TestReservationsEnd(t *testing.T) {
 		r, cache := setup()
 		reserve(t, r, cache, "a")
 		now = now.Add(29 * time.Second)
-		if admits(t, r, cache, "b") {
-			t.Fatal("the reservation lapsed early")
-		}
-		now = now.Add(time.Second)
-		if !admits(t, r, cache, "b") {
-			t.Error("a reservation whose Download never reached the cache blocks the client for good")
-		}
+		placeComesBack(t, r, cache, func() { now = now.Add(time.Second) }, "the reservation lapsed early",
+			"a reservation whose Download never reached the cache blocks the client for good")
 	})
 
 	t.Run("one Idempotency-Key in flight twice holds one place until both know", func(t *testing.T) {
@@ -182,13 +184,8 @@ func TestReservationsEnd(t *testing.T) {
 			t.Fatalf("admitted %v and %v with %d counted: the same name is not a second Download", ok1, ok2, active)
 		}
 		undo1()
-		if admits(t, r, cache, "b") {
-			t.Fatal("the place went back while the second request may still create the Download")
-		}
-		undo2()
-		if !admits(t, r, cache, "b") {
-			t.Error("the place did not come back once both were refused")
-		}
+		placeComesBack(t, r, cache, undo2, "the place went back while the second request may still create the Download",
+			"the place did not come back once both were refused")
 	})
 
 	t.Run("a name the cache already holds is admitted at the limit", func(t *testing.T) {

@@ -89,16 +89,11 @@ func TestIdempotencyKeysAreScopedPerClient(t *testing.T) {
 // The worker's failure message names the bucket, the key and the storage endpoint: it reaches the
 // Download's condition, and neither polls nor the event stream.
 func TestFailureDetailsStayInTheCondition(t *testing.T) {
-	s := sharedStack(t)
-	ctx := testContext(t)
-	c := newCaller(t, s.Facade)
+	s, ctx, c := onSharedStack(t)
 	accepted := c.initiate([]int64{79400})
 	events := c.openEvents(accepted.JobID)
-	job, err := s.WaitForJob(ctx, accepted.JobID)
+	job, err := s.WaitForStartedJob(ctx, accepted.JobID)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.StartJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}
 	const detail = `PUT archives/default/x.zip: bucket/key host:9000: connection refused`

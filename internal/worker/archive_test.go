@@ -134,15 +134,7 @@ func TestArchiveEndsWithAManifestOfItsEntries(t *testing.T) {
 		t.Errorf("%s: method %d, modified %s; want deflated, modified as the newest entry, %s", last.Name, last.Method,
 			last.Modified, newest)
 	}
-	rc, err := last.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifest.Decode(rc)
-	_ = rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := ReadManifest(t, last)
 	want := manifest.Manifest{Version: manifest.Version, Skipped: skipped}
 	for i, f := range files {
 		sum := sha256.Sum256(f.data)
@@ -246,7 +238,7 @@ func TestArchiveWriterWritesZip64BeyondFourGiB(t *testing.T) {
 	// finds it incompressible, as media or encrypted files are.
 	block := make([]byte, 1<<20)
 	_, _ = rand.NewChaCha8([32]byte{3}).Read(block)
-	bigSource := func() io.Reader { return io.LimitReader(&cycle{block: block}, bigSize) }
+	bigSource := func() io.Reader { return io.LimitReader(&RepeatReader{Block: block}, bigSize) }
 	small := []byte("the entry after the large one starts past 4 GiB\n")
 
 	sink := &headTail{headLen: 64 << 10, tailLen: 4 << 20}
@@ -294,7 +286,7 @@ func TestArchiveWriterWritesZip64BeyondFourGiB(t *testing.T) {
 	if err != nil || offset <= 1<<32 {
 		t.Errorf("small entry's data at %d (%v), want past 4 GiB", offset, err)
 	}
-	if got := readEntry(t, smallEntry, nil); !bytes.Equal(got, small) {
+	if got := ReadEntry(t, smallEntry, nil); !bytes.Equal(got, small) {
 		t.Errorf("small entry reads %q, want %q", got, small)
 	}
 	// Streamed entries end with a data descriptor, which must be the ZIP64 one (8-byte sizes)
@@ -321,55 +313,13 @@ func TestArchiveWriterWritesZip64BeyondFourGiB(t *testing.T) {
 	// Reading the large entry through archive/zip checks its CRC-32 against the descriptor;
 	// its SHA-256, taken here on the way, must be the manifest's.
 	digest := sha256.New()
-	readEntry(t, big, digest)
-	rc, err := zr.File[2].Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifest.Decode(rc)
-	_ = rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ReadEntry(t, big, digest)
+	m := ReadManifest(t, zr.File[2])
 	wantBig := manifest.FileRecord{ID: bigID, Name: EntryName(bigID), Size: bigSize,
 		SHA256: hex.EncodeToString(digest.Sum(nil)), CRC32: fmt.Sprintf("%08x", wantCRC)}
 	if zr.File[2].Name != manifest.Name || len(m.Files) != 2 || m.Files[0] != wantBig || m.Files[1].Size != int64(len(small)) {
 		t.Errorf("manifest %s = %+v, want first %+v", zr.File[2].Name, m.Files, wantBig)
 	}
-}
-
-// readEntry reads an entry through archive/zip, which checks its CRC-32 at the end. With a
-// non-nil w it streams the content there and returns nothing.
-func readEntry(t *testing.T, f *zip.File, w io.Writer) []byte {
-	t.Helper()
-	rc, err := f.Open()
-	if err != nil {
-		t.Fatalf("opening %s: %v", f.Name, err)
-	}
-	defer func() { _ = rc.Close() }()
-	if w != nil {
-		if _, err := io.Copy(w, rc); err != nil {
-			t.Fatalf("reading %s: %v", f.Name, err)
-		}
-		return nil
-	}
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("reading %s: %v", f.Name, err)
-	}
-	return data
-}
-
-// cycle repeats block forever.
-type cycle struct {
-	block []byte
-	off   int
-}
-
-func (c *cycle) Read(p []byte) (int, error) {
-	n := copy(p, c.block[c.off:])
-	c.off = (c.off + n) % len(c.block)
-	return n, nil
 }
 
 // headTail is a sink that counts what it is written and keeps only the first headLen and the

@@ -76,21 +76,9 @@ func benchSource(b *testing.B, client *minio.Client, id int64, size int64, csv b
 // compresses, or CSV rows, which deflate shrinks about fourfold.
 func benchContent(seed uint64, size int64, csv bool) io.Reader {
 	if csv {
-		return io.LimitReader(&repeatReader{block: csvBytes(seed, 1<<20)}, size)
+		return io.LimitReader(&worker.RepeatReader{Block: csvBytes(seed, 1<<20)}, size)
 	}
 	return io.LimitReader(rand.NewChaCha8(seedOf(seed)), size)
-}
-
-// repeatReader cycles through block forever.
-type repeatReader struct {
-	block []byte
-	off   int
-}
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	n := copy(p, r.block[r.off:])
-	r.off = (r.off + n) % len(r.block)
-	return n, nil
 }
 
 func benchConfig(srcBucket string, ids ...int64) worker.Config {

@@ -33,10 +33,10 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/internal/restconfig"
 	"github.com/download-operator/download-operator/internal/tracing"
 )
 
@@ -192,7 +192,7 @@ func connect(opts options, log *slog.Logger) (Deps, error) {
 	if err != nil {
 		return Deps{}, fmt.Errorf("configuring storage client for %s: %w", opts.endpoint, err)
 	}
-	restConfig, err := kubeConfig(opts.kubeconfig)
+	restConfig, err := restconfig.Load(opts.kubeconfig, rest.InClusterConfig, "in-cluster Kubernetes config")
 	if err != nil {
 		return Deps{}, err
 	}
@@ -206,19 +206,4 @@ func connect(opts options, log *slog.Logger) (Deps, error) {
 		Reporter: NewJobReporter(clientset, opts.namespace, opts.jobName).FromPod(os.Getenv(EnvPodName)),
 		Logger:   log,
 	}, nil
-}
-
-func kubeConfig(path string) (*rest.Config, error) {
-	if path == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("loading in-cluster Kubernetes config: %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig %s: %w", path, err)
-	}
-	return cfg, nil
 }

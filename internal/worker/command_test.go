@@ -38,6 +38,7 @@ import (
 	"github.com/download-operator/download-operator/internal/manifest"
 	"github.com/download-operator/download-operator/internal/worker"
 	"github.com/download-operator/download-operator/test/miniotest"
+	"github.com/download-operator/download-operator/test/poll"
 )
 
 func TestCommandRejectsInvalidArguments(t *testing.T) {
@@ -257,7 +258,7 @@ func TestCommandAbortsUploadOnSIGTERM(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
-	eventually(t, 15*time.Second, "the worker to upload", func() bool {
+	poll.Until(t, 15*time.Second, "the worker to upload", func() bool {
 		var progress jobreport.Progress
 		found, _ := jobreport.Decode(jobAnnotations(t, kube(t), f.namespace, f.job), jobreport.ProgressAnnotation, &progress)
 		return found && progress.BytesDone > 0 && len(incompleteUploads(t, client, f.dst, archiveKey)) == 1

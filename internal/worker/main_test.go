@@ -238,18 +238,6 @@ func (r *recorder) bytesDone() int64 {
 	return r.progress[len(r.progress)-1].BytesDone
 }
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // incompleteUploads lists the multipart uploads left under key.
 func incompleteUploads(tb testing.TB, client *minio.Client, bucket, key string) []string {
 	tb.Helper()

@@ -28,6 +28,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/download-operator/download-operator/internal/jobreport"
+	"github.com/download-operator/download-operator/test/poll"
 )
 
 // progressLog records progress writes; failNext makes the next one fail.
@@ -57,10 +58,19 @@ func (l *progressLog) writes() []jobreport.Progress {
 	return slices.Clone(l.written)
 }
 
-// newTestThrottle is a throttle on a fake clock, writing to a progressLog.
-func newTestThrottle(interval time.Duration, log *progressLog) (*progressThrottle, *clocktesting.FakeClock) {
+// newTestThrottle is a throttle on a fake clock, writing to the progressLog it returns.
+func newTestThrottle(interval time.Duration) (*progressThrottle, *clocktesting.FakeClock, *progressLog) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	return newProgressThrottle(log, clk, interval, slog.New(slog.DiscardHandler)), clk
+	log := &progressLog{}
+	return newProgressThrottle(log, clk, interval, slog.New(slog.DiscardHandler)), clk, log
+}
+
+// expectWrites fails the test unless the log holds exactly want, in order.
+func expectWrites(t *testing.T, log *progressLog, when string, want ...jobreport.Progress) {
+	t.Helper()
+	if got := log.writes(); !slices.Equal(got, want) {
+		t.Fatalf("writes %s = %+v, want %+v", when, got, want)
+	}
 }
 
 func done(n int64) jobreport.Progress { return jobreport.Progress{BytesDone: n, BytesTotal: 100} }
@@ -68,37 +78,28 @@ func done(n int64) jobreport.Progress { return jobreport.Progress{BytesDone: n, 
 func TestProgressThrottleWritesAtMostOncePerIntervalAndOnlyChanges(t *testing.T) {
 	const interval = 3 * time.Second
 	ctx := context.Background()
-	log := &progressLog{}
-	throttle, clk := newTestThrottle(interval, log)
+	throttle, clk, log := newTestThrottle(interval)
 
 	throttle.offer(ctx, done(0)) // the first value goes out at once
 	throttle.offer(ctx, done(10))
 	clk.Step(interval / 2)
 	throttle.offer(ctx, done(20))
-	if got := log.writes(); !slices.Equal(got, []jobreport.Progress{done(0)}) {
-		t.Fatalf("writes within the first interval = %+v, want only the first", got)
-	}
+	expectWrites(t, log, "within the first interval (only the first)", done(0))
 
 	clk.Step(interval / 2)
 	throttle.offer(ctx, done(30))
 	throttle.offer(ctx, done(40))
-	if got := log.writes(); !slices.Equal(got, []jobreport.Progress{done(0), done(30)}) {
-		t.Fatalf("writes after one interval = %+v, want one more", got)
-	}
+	expectWrites(t, log, "after one interval (one more)", done(0), done(30))
 
 	clk.Step(interval)
 	throttle.offer(ctx, done(30))
-	if got := log.writes(); len(got) != 2 {
-		t.Fatalf("an unchanged value was written again: %+v", got)
-	}
-
+	expectWrites(t, log, "after an unchanged value (none more)", done(0), done(30))
 }
 
 func TestProgressThrottleTakesATickThatFollowsALateOne(t *testing.T) {
 	const interval = 3 * time.Second
 	ctx := context.Background()
-	log := &progressLog{}
-	throttle, clk := newTestThrottle(interval, log)
+	throttle, clk, log := newTestThrottle(interval)
 
 	throttle.offer(ctx, done(0))
 	// The next tick is due at 3 s but runs at 3.5 s on a busy node; the one after at 6 s.
@@ -106,63 +107,40 @@ func TestProgressThrottleTakesATickThatFollowsALateOne(t *testing.T) {
 	throttle.offer(ctx, done(10))
 	clk.Step(interval - 500*time.Millisecond)
 	throttle.offer(ctx, done(20))
-	if got := log.writes(); !slices.Equal(got, []jobreport.Progress{done(0), done(10), done(20)}) {
-		t.Fatalf("writes = %+v, want one per tick although one tick ran late", got)
-	}
+	expectWrites(t, log, "(one per tick although one tick ran late)", done(0), done(10), done(20))
 }
 
 func TestProgressThrottleRetriesAFailedWriteNextInterval(t *testing.T) {
 	const interval = time.Second
 	ctx := context.Background()
-	log := &progressLog{failNext: true}
-	throttle, clk := newTestThrottle(interval, log)
+	throttle, clk, log := newTestThrottle(interval)
+	log.failNext = true
 
 	throttle.offer(ctx, done(5)) // fails
 	throttle.offer(ctx, done(5)) // too soon after the failed attempt
 	clk.Step(interval)
 	throttle.offer(ctx, done(5)) // same value, but it never reached the Job
-	if got := log.writes(); !slices.Equal(got, []jobreport.Progress{done(5)}) {
-		t.Fatalf("writes = %+v, want the failed value once, one interval later", got)
-	}
+	expectWrites(t, log, "(the failed value once, one interval later)", done(5))
 }
 
 func TestProgressFollowSamplesOnEveryTick(t *testing.T) {
 	const interval = 3 * time.Second
 	ctx := context.Background()
-	log := &progressLog{}
-	throttle, clk := newTestThrottle(interval, log)
+	throttle, clk, log := newTestThrottle(interval)
 	var counter byteCounter
 
 	stop := throttle.follow(ctx, clk, &counter, 100)
 	_, _ = counter.Write(make([]byte, 42))
-	if got := log.writes(); len(got) != 0 {
-		t.Fatalf("writes at start = %+v, want none before the first tick: a short run reports only its result", got)
-	}
+	expectWrites(t, log, "at start (none before the first tick: a short run reports only its result)")
 	clk.Step(interval)
-	waitFor(t, func() bool { return len(log.writes()) == 1 })
+	poll.Until(t, 5*time.Second, "the first tick's write", func() bool { return len(log.writes()) == 1 })
 	_, _ = counter.Write(make([]byte, 8))
 	clk.Step(interval)
-	waitFor(t, func() bool { return len(log.writes()) == 2 })
+	poll.Until(t, 5*time.Second, "the second tick's write", func() bool { return len(log.writes()) == 2 })
 	stop()
-	if got := log.writes(); !slices.Equal(got, []jobreport.Progress{done(42), done(50)}) {
-		t.Fatalf("writes = %+v, want the count sampled at each tick", got)
-	}
+	expectWrites(t, log, "(the count sampled at each tick)", done(42), done(50))
 	// stop waited for the loop to exit, so nothing can write after it, whatever the clock does.
 	_, _ = counter.Write(make([]byte, 8))
 	clk.Step(interval)
-	if got := log.writes(); len(got) != 2 {
-		t.Fatalf("writes after stop = %+v", got)
-	}
-}
-
-// waitFor polls cond, for effects of the progress goroutine.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	expectWrites(t, log, "after stop (none more)", done(42), done(50))
 }

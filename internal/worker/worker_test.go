@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -38,6 +37,7 @@ import (
 	"github.com/download-operator/download-operator/internal/manifest"
 	"github.com/download-operator/download-operator/internal/worker"
 	"github.com/download-operator/download-operator/test/miniotest"
+	"github.com/download-operator/download-operator/test/poll"
 )
 
 type testFile struct {
@@ -142,16 +142,7 @@ func checkEntry(t *testing.T, entry *zip.File, want testFile, modified time.Time
 	if !entry.Modified.Equal(modified.Truncate(time.Second)) {
 		t.Errorf("%s: modified = %s, want the source's %s", entry.Name, entry.Modified, modified)
 	}
-	rc, err := entry.Open()
-	if err != nil {
-		t.Fatalf("%s: opening: %v", entry.Name, err)
-	}
-	defer func() { _ = rc.Close() }()
-	got, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("%s: reading: %v", entry.Name, err)
-	}
-	if string(got) != string(want.data) {
+	if got := worker.ReadEntry(t, entry, nil); string(got) != string(want.data) {
 		t.Errorf("%s: content differs from the source", entry.Name)
 	}
 }
@@ -163,15 +154,7 @@ func checkManifest(t *testing.T, zr *zip.Reader, files []testFile, skipped []int
 	if len(zr.File) != len(files)+1 || zr.File[len(files)].Name != manifest.Name {
 		t.Fatalf("archive has %d entries, want %d files, then %s", len(zr.File), len(files), manifest.Name)
 	}
-	rc, err := zr.File[len(files)].Open()
-	if err != nil {
-		t.Fatalf("opening %s: %v", manifest.Name, err)
-	}
-	defer func() { _ = rc.Close() }()
-	m, err := manifest.Decode(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := worker.ReadManifest(t, zr.File[len(files)])
 	want := manifest.Manifest{Version: manifest.Version, Files: []manifest.FileRecord{}, Skipped: []manifest.SkippedRecord{}}
 	for _, f := range files {
 		sum := sha256.Sum256(f.data)
@@ -298,7 +281,7 @@ func waitRun(t *testing.T, done <-chan error, timeout time.Duration) (error, tim
 // failure that follows strikes mid-upload.
 func waitUploading(t *testing.T, rec *recorder, archive *minio.Client, bucket string) {
 	t.Helper()
-	eventually(t, 10*time.Second, "the upload to start", func() bool {
+	poll.Until(t, 10*time.Second, "the upload to start", func() bool {
 		return rec.bytesDone() > 0 && len(incompleteUploads(t, archive, bucket, archiveKey)) == 1
 	})
 }

@@ -168,14 +168,38 @@ func (f *linkFake) download(c *client.Client, status *client.Status, w io.Writer
 	return sum, n, resumes, err
 }
 
+// downloadAll runs download into w and fails the test unless it ends with the whole archive.
+func (f *linkFake) downloadAll(c *client.Client, status *client.Status, w io.Writer) []client.Resume {
+	f.t.Helper()
+	sum, n, resumes, err := f.download(c, status, w)
+	if err != nil || sum != status.SHA256 || n != int64(len(f.content)) {
+		f.t.Fatalf("DownloadArchive = %s, %d, %v", sum, n, err)
+	}
+	return resumes
+}
+
+// changeOnce cuts the first answer after 100,000 bytes, and the archive has another ETag from
+// then on.
+func (f *linkFake) changeOnce() {
+	f.cutAfter = func(n int) int { return []int{100_000, -1}[min(n, 1)] }
+	f.etag = func(n int) string { return fmt.Sprintf(`"v%d"`, min(n, 1)) }
+}
+
+// changeEveryTime cuts every answer after 100,000 bytes, and the archive has another ETag each
+// time.
+func (f *linkFake) changeEveryTime() {
+	f.cutAfter = func(int) int { return 100_000 }
+	f.etag = func(n int) string { return fmt.Sprintf(`"v%d"`, n) }
+}
+
 func TestDownloadArchiveResumesWithRangeFromAFreshLink(t *testing.T) {
 	const size = 300_000
 	f, c, status := newLinkFake(t, size)
 	f.cutAfter = func(n int) int { return []int{100_000, 50_000, -1}[min(n, 2)] }
 	var out bytes.Buffer
-	sum, n, resumes, err := f.download(c, status, &out)
-	if err != nil || sum != status.SHA256 || n != size || !bytes.Equal(out.Bytes(), f.content) {
-		t.Fatalf("DownloadArchive = %s, %d, %v", sum, n, err)
+	resumes := f.downloadAll(c, status, &out)
+	if !bytes.Equal(out.Bytes(), f.content) {
+		t.Fatal("DownloadArchive wrote other bytes than the archive's")
 	}
 	if f.links != 3 || len(f.requests) != 3 {
 		t.Errorf("%d links asked, %d storage requests; want 3 of each: every attempt asks for a fresh URL", f.links, len(f.requests))
@@ -204,13 +228,9 @@ func TestDownloadArchiveStartsOverOnlyOnceWhenTheArchiveChanges(t *testing.T) {
 	const size = 300_000
 	t.Run("once, then it completes", func(t *testing.T) {
 		f, c, status := newLinkFake(t, size)
-		f.cutAfter = func(n int) int { return []int{100_000, -1}[min(n, 1)] }
-		f.etag = func(n int) string { return fmt.Sprintf(`"v%d"`, min(n, 1)) }
+		f.changeOnce()
 		out := tempFile(t)
-		sum, n, resumes, err := f.download(c, status, out)
-		if err != nil || sum != status.SHA256 || n != size {
-			t.Fatalf("DownloadArchive = %s, %d, %v", sum, n, err)
-		}
+		resumes := f.downloadAll(c, status, out)
 		written, err := os.ReadFile(out.Name())
 		if err != nil || !bytes.Equal(written, f.content) {
 			t.Fatalf("the file holds %d bytes (%v), not the archive", len(written), err)
@@ -225,13 +245,8 @@ func TestDownloadArchiveStartsOverOnlyOnceWhenTheArchiveChanges(t *testing.T) {
 	t.Run("once, when storage ignores If-Range", func(t *testing.T) {
 		f, c, status := newLinkFake(t, size)
 		f.ignoreIfRange = true
-		f.cutAfter = func(n int) int { return []int{100_000, -1}[min(n, 1)] }
-		f.etag = func(n int) string { return fmt.Sprintf(`"v%d"`, min(n, 1)) }
-		out := tempFile(t)
-		sum, n, resumes, err := f.download(c, status, out)
-		if err != nil || sum != status.SHA256 || n != size {
-			t.Fatalf("DownloadArchive = %s, %d, %v", sum, n, err)
-		}
+		f.changeOnce()
+		resumes := f.downloadAll(c, status, tempFile(t))
 		if len(f.requests) != 3 || f.requests[2].Header.Get("Range") != "" {
 			t.Fatalf("%d storage requests; want the cut one, the range of another ETag, and a whole one", len(f.requests))
 		}
@@ -241,8 +256,7 @@ func TestDownloadArchiveStartsOverOnlyOnceWhenTheArchiveChanges(t *testing.T) {
 	})
 	t.Run("twice, which it refuses", func(t *testing.T) {
 		f, c, status := newLinkFake(t, size)
-		f.cutAfter = func(int) int { return 100_000 }
-		f.etag = func(n int) string { return fmt.Sprintf(`"v%d"`, n) }
+		f.changeEveryTime()
 		_, _, _, err := f.download(c, status, tempFile(t))
 		if !errors.Is(err, client.ErrArchiveChanged) {
 			t.Fatalf("DownloadArchive = %v, want ErrArchiveChanged", err)
@@ -254,8 +268,7 @@ func TestDownloadArchiveStartsOverOnlyOnceWhenTheArchiveChanges(t *testing.T) {
 	})
 	t.Run("into a writer that cannot start over", func(t *testing.T) {
 		f, c, status := newLinkFake(t, size)
-		f.cutAfter = func(int) int { return 100_000 }
-		f.etag = func(n int) string { return fmt.Sprintf(`"v%d"`, n) }
+		f.changeEveryTime()
 		_, _, _, err := f.download(c, status, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "cannot start over") {
 			t.Fatalf("DownloadArchive = %v", err)

@@ -461,49 +461,60 @@ func TestRetriesTooManyRequestsAfterRetryAfter(t *testing.T) {
 	}
 }
 
-func TestRetriesAreBounded(t *testing.T) {
-	var attempts atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		attempts.Add(1)
-		writeAPIError(w, http.StatusServiceUnavailable, "Unavailable", "kubernetes unreachable")
+// countingServer answers every request with answer, which a test may change between requests,
+// and counts the requests.
+type countingServer struct {
+	*httptest.Server
+	attempts atomic.Int32
+	answer   http.HandlerFunc
+}
+
+func newCountingServer(t *testing.T, answer http.HandlerFunc) *countingServer {
+	s := &countingServer{answer: answer}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.attempts.Add(1)
+		s.answer(w, r)
 	}))
-	defer srv.Close()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestRetriesAreBounded(t *testing.T) {
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		writeAPIError(w, http.StatusServiceUnavailable, "Unavailable", "kubernetes unreachable")
+	})
 	err := newTestClient(t, srv.URL).Cancel(testContext(t), "j")
 	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable || !apiErr.Temporary() {
 		t.Fatalf("Cancel = %v, want the last 503", err)
 	}
-	if attempts.Load() != 3 {
-		t.Errorf("%d attempts, want MaxAttempts = 3", attempts.Load())
+	if srv.attempts.Load() != 3 {
+		t.Errorf("%d attempts, want MaxAttempts = 3", srv.attempts.Load())
 	}
 
-	attempts.Store(0)
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		attempts.Add(1)
+	srv.attempts.Store(0)
+	srv.answer = func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "3600")
 		writeAPIError(w, http.StatusTooManyRequests, "RateLimited", "come back in an hour")
-	})
+	}
 	start := time.Now()
 	_, err = newTestClient(t, srv.URL).Check(testContext(t), 70000)
 	if !errors.As(err, &apiErr) || apiErr.RetryAfter != time.Hour {
 		t.Fatalf("Check = %v, want the 429 with its Retry-After", err)
 	}
-	if attempts.Load() != 1 || time.Since(start) > 5*time.Second {
-		t.Errorf("a Retry-After beyond MaxElapsed must fail at once, not after %d attempts and %s", attempts.Load(), time.Since(start))
+	if srv.attempts.Load() != 1 || time.Since(start) > 5*time.Second {
+		t.Errorf("a Retry-After beyond MaxElapsed must fail at once, not after %d attempts and %s", srv.attempts.Load(), time.Since(start))
 	}
 }
 
 func TestDoesNotRetryOtherErrors(t *testing.T) {
-	var attempts atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		attempts.Add(1)
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "TooManyFiles", "at most 1000 file ids")
-	}))
-	defer srv.Close()
+	})
 	_, err := newTestClient(t, srv.URL).Initiate(testContext(t), []int64{70000}, "")
 	var apiErr *client.APIError
-	if !errors.As(err, &apiErr) || apiErr.Code != "TooManyFiles" || attempts.Load() != 1 {
-		t.Fatalf("Initiate = %v after %d attempts, want one 413", err, attempts.Load())
+	if !errors.As(err, &apiErr) || apiErr.Code != "TooManyFiles" || srv.attempts.Load() != 1 {
+		t.Fatalf("Initiate = %v after %d attempts, want one 413", err, srv.attempts.Load())
 	}
 }
 
@@ -538,13 +549,10 @@ func TestCheckCancelAndRequestHeaders(t *testing.T) {
 }
 
 func TestHealthReturnsAnUnhealthyServerWithoutRetrying(t *testing.T) {
-	var attempts atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		attempts.Add(1)
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unhealthy", "checks": map[string]string{"storage": "error", "kubernetes": "ok"}})
-	}))
-	defer srv.Close()
+	})
 	health, err := newTestClient(t, srv.URL).Health(testContext(t))
 	if err != nil {
 		t.Fatalf("Health: %v", err)
@@ -552,8 +560,8 @@ func TestHealthReturnsAnUnhealthyServerWithoutRetrying(t *testing.T) {
 	if health.Healthy() || health.Checks["storage"] != client.CheckError || health.Checks["kubernetes"] != client.CheckOK {
 		t.Errorf("Health = %+v", health)
 	}
-	if attempts.Load() != 1 {
-		t.Errorf("%d attempts: a health probe reports, it does not wait", attempts.Load())
+	if srv.attempts.Load() != 1 {
+		t.Errorf("%d attempts: a health probe reports, it does not wait", srv.attempts.Load())
 	}
 }
 

@@ -311,7 +311,8 @@ func checkCRDsInSync(t *testing.T) {
 	}
 }
 
-// checkRestricted checks the fields of the restricted Pod Security Standard the chart sets.
+// checkRestricted checks the fields of the restricted Pod Security Standard the chart sets, on
+// the Pod and on each of its containers.
 func checkRestricted(t *testing.T, name string, spec corev1.PodSpec) {
 	t.Helper()
 	sc := spec.SecurityContext
@@ -332,32 +333,28 @@ func checkRestricted(t *testing.T, name string, spec corev1.PodSpec) {
 		t.Errorf("%s: uses a host namespace", name)
 	}
 	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
-		checkRestrictedContainer(t, name+"/"+c.Name, c)
-	}
-}
-
-func checkRestrictedContainer(t *testing.T, name string, c corev1.Container) {
-	t.Helper()
-	csc := c.SecurityContext
-	if csc == nil {
-		t.Errorf("%s: no container securityContext", name)
-		return
-	}
-	if ptr.Deref(csc.AllowPrivilegeEscalation, true) {
-		t.Errorf("%s: allowPrivilegeEscalation must be false", name)
-	}
-	if !ptr.Deref(csc.ReadOnlyRootFilesystem, false) {
-		t.Errorf("%s: readOnlyRootFilesystem must be true", name)
-	}
-	if ptr.Deref(csc.Privileged, false) {
-		t.Errorf("%s: privileged", name)
-	}
-	caps := csc.Capabilities
-	if caps == nil || !slices.Equal(caps.Drop, []corev1.Capability{"ALL"}) || len(caps.Add) != 0 {
-		t.Errorf("%s: want capabilities drop [ALL] and add nothing, got %+v", name, caps)
-	}
-	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
-		t.Errorf("%s: want a memory limit and a CPU request", name)
+		container := name + "/" + c.Name
+		csc := c.SecurityContext
+		if csc == nil {
+			t.Errorf("%s: no container securityContext", container)
+			continue
+		}
+		if ptr.Deref(csc.AllowPrivilegeEscalation, true) {
+			t.Errorf("%s: allowPrivilegeEscalation must be false", container)
+		}
+		if !ptr.Deref(csc.ReadOnlyRootFilesystem, false) {
+			t.Errorf("%s: readOnlyRootFilesystem must be true", container)
+		}
+		if ptr.Deref(csc.Privileged, false) {
+			t.Errorf("%s: privileged", container)
+		}
+		caps := csc.Capabilities
+		if caps == nil || !slices.Equal(caps.Drop, []corev1.Capability{"ALL"}) || len(caps.Add) != 0 {
+			t.Errorf("%s: want capabilities drop [ALL] and add nothing, got %+v", container, caps)
+		}
+		if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
+			t.Errorf("%s: want a memory limit and a CPU request", container)
+		}
 	}
 }
 

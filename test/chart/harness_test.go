@@ -34,7 +34,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/download-operator/download-operator/test/chartrbac"
@@ -227,19 +226,11 @@ func startControlPlane() (*controlPlane, error) {
 	}
 	// testenv.Kubectl returns no stdout when kubectl exits non-zero, which `kubectl auth can-i`
 	// does to say "no"; so the suite runs the same kubectl binary itself, as a cluster admin.
-	admin, err := env.AddUser(envtest.User{Name: "chart-test-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fail(fmt.Errorf("adding the admin user: %w", err))
-	}
-	raw, err := admin.KubeConfig()
-	if err != nil {
-		return fail(fmt.Errorf("rendering the admin kubeconfig: %w", err))
-	}
 	if cp.tempDir, err = os.MkdirTemp("", "chart-test-"); err != nil {
 		return fail(err)
 	}
 	cp.kubeconfig = filepath.Join(cp.tempDir, "kubeconfig")
-	if err := os.WriteFile(cp.kubeconfig, raw, 0o600); err != nil {
+	if err := env.WriteAdminKubeconfig("chart-test-admin", cp.kubeconfig); err != nil {
 		return fail(err)
 	}
 	cp.kubectlPath = os.Getenv("TEST_ASSET_KUBECTL")

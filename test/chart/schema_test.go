@@ -236,14 +236,7 @@ func TestSchemaRefusesInvalidValues(t *testing.T) {
 // TestSchemaCoversValuesYAML proves that every value in values.yaml is in the schema, and that
 // the schema holds nothing values.yaml lacks.
 func TestSchemaCoversValuesYAML(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(chartDir(), "values.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values map[string]any
-	if err := yaml.Unmarshal(raw, &values); err != nil {
-		t.Fatalf("parsing values.yaml: %v", err)
-	}
+	values := parseChartFile(t, "values.yaml", func(raw []byte, v any) error { return yaml.Unmarshal(raw, v) })
 	schema := loadSchema(t)
 	inYAML := map[string]bool{}
 	var walk func(node map[string]any, values map[string]any, prefix string)
@@ -296,15 +289,21 @@ func TestChartREADMEMatchesSchema(t *testing.T) {
 
 func loadSchema(t *testing.T) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(chartDir(), "values.schema.json"))
+	return parseChartFile(t, "values.schema.json", json.Unmarshal)
+}
+
+// parseChartFile reads the chart's file name and parses it with unmarshal.
+func parseChartFile(t *testing.T, name string, unmarshal func([]byte, any) error) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(chartDir(), name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var schema map[string]any
-	if err := json.Unmarshal(raw, &schema); err != nil {
-		t.Fatalf("parsing values.schema.json: %v", err)
+	var parsed map[string]any
+	if err := unmarshal(raw, &parsed); err != nil {
+		t.Fatalf("parsing %s: %v", name, err)
 	}
-	return schema
+	return parsed
 }
 
 // closedObject tells an object with fixed keys, whose properties are values of their own, from

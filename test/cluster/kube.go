@@ -224,11 +224,17 @@ func WaitForCompleteIn(ctx context.Context, ns, name string, timeout time.Durati
 // WorkerPods lists the worker Pods of the Download named name, by the labels the controller sets.
 func WorkerPods(ctx context.Context, name string) ([]corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := K8s.List(ctx, &pods, client.InNamespace(Env.Namespace),
-		client.MatchingLabels{ComponentLabel: WorkerComponent, DownloadLabel: name}); err != nil {
-		return nil, fmt.Errorf("listing worker Pods of %s: %w", name, err)
+	err := ListInNamespace(ctx, &pods, "worker Pods of "+name, client.MatchingLabels{ComponentLabel: WorkerComponent, DownloadLabel: name})
+	return pods.Items, err
+}
+
+// ListInNamespace lists into list the objects of its kind in the demo namespace that carry
+// labels; what names them in the error.
+func ListInNamespace(ctx context.Context, list client.ObjectList, what string, labels client.MatchingLabels) error {
+	if err := K8s.List(ctx, list, client.InNamespace(Env.Namespace), labels); err != nil {
+		return fmt.Errorf("listing %s: %w", what, err)
 	}
-	return pods.Items, nil
+	return nil
 }
 
 // WaitForUploadingWorker waits until the Download's worker container runs and the Download
@@ -324,9 +330,8 @@ func KillContainer(ctx context.Context, containerStatusID string) error {
 // ComponentPods lists the operator's Pods of component (controller or facade).
 func ComponentPods(ctx context.Context, component string) ([]corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := K8s.List(ctx, &pods, client.InNamespace(Env.Namespace),
-		client.MatchingLabels{NameLabel: AppName, ComponentLabel: component}); err != nil {
-		return nil, fmt.Errorf("listing %s Pods: %w", component, err)
+	if err := ListInNamespace(ctx, &pods, component+" Pods", client.MatchingLabels{NameLabel: AppName, ComponentLabel: component}); err != nil {
+		return nil, err
 	}
 	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
 	return pods.Items, nil

@@ -53,12 +53,8 @@ var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func(
 		By("preparing a completed job to poll")
 		jobID := cluster.CompletedJob(ctx, cluster.File1MiB)
 
-		facadePods, err := cluster.ComponentPods(ctx, cluster.FacadeComponent)
-		Expect(err).NotTo(HaveOccurred())
-		facadeRestarts := restartCounts(facadePods)
-		controllerPods, err := cluster.ComponentPods(ctx, cluster.ControllerComponent)
-		Expect(err).NotTo(HaveOccurred())
-		controllerRestarts := restartCounts(controllerPods)
+		facadePods, facadeRestarts := componentRestarts(ctx, cluster.FacadeComponent)
+		_, controllerRestarts := componentRestarts(ctx, cluster.ControllerComponent)
 		cfg, err := cluster.NewRESTConfig()
 		Expect(err).NotTo(HaveOccurred())
 		clientset, err := kubernetes.NewForConfig(cfg)
@@ -136,13 +132,11 @@ var _ = Describe("R4: apiserver restart", Label(drillLabel, "R4"), Serial, func(
 		// could not fetch during the outage. The drill ends once every Pod runs again.
 		Eventually(ctx, func() ([]string, error) { return cluster.NamespacePodProblems(ctx, false) }).
 			WithTimeout(2*time.Minute).WithPolling(time.Second).Should(BeEmpty(), "Pods that did not recover from the outage")
-		facadePods, err = cluster.ComponentPods(ctx, cluster.FacadeComponent)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(restartCounts(facadePods)).To(Equal(facadeRestarts))
-		controllerPods, err = cluster.ComponentPods(ctx, cluster.ControllerComponent)
-		Expect(err).NotTo(HaveOccurred())
+		_, facadeRestartsAfter := componentRestarts(ctx, cluster.FacadeComponent)
+		Expect(facadeRestartsAfter).To(Equal(facadeRestarts))
+		_, controllerRestartsAfter := componentRestarts(ctx, cluster.ControllerComponent)
 		figure("R4.restarts", "facade restarts %v -> %v; controller restarts %v -> %v", facadeRestarts,
-			restartCounts(facadePods), controllerRestarts, restartCounts(controllerPods))
+			facadeRestartsAfter, controllerRestarts, controllerRestartsAfter)
 	}, SpecTimeout(6*time.Minute))
 })
 

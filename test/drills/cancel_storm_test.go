@@ -49,13 +49,12 @@ const (
 var _ = Describe("R6: cancel storm", Label(drillLabel, "R6"), Serial, func() {
 	It("leaves no Pod, Job, Download, archive or upload behind after 200 Downloads are cancelled mid-flight", func(ctx SpecContext) {
 		By(fmt.Sprintf("creating %d Downloads of 64 MiB at %d MiB/s", r6Downloads, r6Rate/cluster.MiB))
-		dls := make([]*downloadv1alpha1.Download, r6Downloads)
+		dls := newDrillDownloads(r6Downloads, "R6", "drill-r6", []int64{cluster.File64MiB}, r6Rate)
 		names := map[string]bool{}
-		for i := range dls {
-			dls[i] = newDrillDownload("R6", "drill-r6", []int64{cluster.File64MiB}, r6Rate)
+		for _, dl := range dls {
 			// A UUID, as the facade names its jobs: DELETE /v1/download/{jobId} accepts nothing else.
-			dls[i].Name = uuid.NewString()
-			names[dls[i].Name] = true
+			dl.Name = uuid.NewString()
+			names[dl.Name] = true
 		}
 		created := time.Now()
 		createDownloads(ctx, dls)
@@ -114,10 +113,7 @@ var _ = Describe("R6: cancel storm", Label(drillLabel, "R6"), Serial, func() {
 		for _, what := range []string{"Pods", "Jobs", "Downloads", "archives", "uploads"} {
 			figure("R6.gone."+what, "none left %s after the cancel", gone[what].Round(time.Second))
 		}
-		orphans, total, err := orphanUploads(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		figure("R6.uploads", "%d incomplete uploads in bucket %s, %d of them orphaned", total, cluster.Env.ArchiveBucket, len(orphans))
-		Expect(orphans).To(BeEmpty())
+		expectNoOrphanUploads(ctx, "R6")
 	}, SpecTimeout(10*time.Minute))
 })
 
@@ -172,22 +168,12 @@ func r6Leftovers(ctx context.Context, names map[string]bool) (map[string]int, er
 	if err != nil {
 		return nil, err
 	}
-	left["Pods"] = 0
-	for _, p := range pods {
-		if names[p.Labels[cluster.DownloadLabel]] {
-			left["Pods"]++
-		}
-	}
+	left["Pods"] = ofDownloads(pods, names)
 	jobs, err := workerJobs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	left["Jobs"] = 0
-	for _, j := range jobs {
-		if names[j.Labels[cluster.DownloadLabel]] {
-			left["Jobs"]++
-		}
-	}
+	left["Jobs"] = ofDownloads(jobs, names)
 	dls, err := drillDownloads(ctx, "R6")
 	if err != nil {
 		return nil, err

@@ -46,16 +46,10 @@ const (
 var _ = Describe("R1: controller loss", Label(drillLabel, "R1"), Serial, func() {
 	It("finishes every in-flight Download after both controller replicas are SIGKILLed", func(ctx SpecContext) {
 		ids := []int64{cluster.File1MiB, cluster.File32MiB}
-		pods, err := cluster.ComponentPods(ctx, cluster.ControllerComponent)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(pods).NotTo(BeEmpty())
-		restartsBefore := restartCounts(pods)
+		_, restartsBefore := componentRestarts(ctx, cluster.ControllerComponent)
 
 		By(fmt.Sprintf("creating %d Downloads of %v at %d MiB/s", r1Downloads, ids, r1Rate/cluster.MiB))
-		dls := make([]*downloadv1alpha1.Download, r1Downloads)
-		for i := range dls {
-			dls[i] = newDrillDownload("R1", "drill-r1", ids, r1Rate)
-		}
+		dls := newDrillDownloads(r1Downloads, "R1", "drill-r1", ids, r1Rate)
 		created := time.Now()
 		createDownloads(ctx, dls)
 
@@ -74,7 +68,7 @@ var _ = Describe("R1: controller loss", Label(drillLabel, "R1"), Serial, func() 
 		By("SIGKILLing every controller container")
 		leader, err := leaseHolder(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		pods, err = cluster.ComponentPods(ctx, cluster.ControllerComponent)
+		pods, err := cluster.ComponentPods(ctx, cluster.ControllerComponent)
 		Expect(err).NotTo(HaveOccurred())
 		atKill, err := drillDownloads(ctx, "R1")
 		Expect(err).NotTo(HaveOccurred())
@@ -104,9 +98,7 @@ var _ = Describe("R1: controller loss", Label(drillLabel, "R1"), Serial, func() 
 
 		By("checking the kubelet restarted both controllers, and nothing else did")
 		cluster.WaitForDeploymentReady(ctx, cluster.ControllerDeployment, 2*time.Minute)
-		pods, err = cluster.ComponentPods(ctx, cluster.ControllerComponent)
-		Expect(err).NotTo(HaveOccurred())
-		restartsAfter := restartCounts(pods)
+		_, restartsAfter := componentRestarts(ctx, cluster.ControllerComponent)
 		for name, n := range restartsBefore {
 			Expect(restartsAfter).To(HaveKeyWithValue(name, n+1), "restarts of %s", name)
 		}

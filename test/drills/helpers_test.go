@@ -70,6 +70,15 @@ func newDrillDownload(drill, prefix string, ids []int64, bytesPerSecond int64) *
 	return dl
 }
 
+// newDrillDownloads is n Downloads of newDrillDownload, each named anew.
+func newDrillDownloads(n int, drill, prefix string, ids []int64, bytesPerSecond int64) []*downloadv1alpha1.Download {
+	dls := make([]*downloadv1alpha1.Download, n)
+	for i := range dls {
+		dls[i] = newDrillDownload(drill, prefix, ids, bytesPerSecond)
+	}
+	return dls
+}
+
 // createDownloads creates dls concurrently and registers one cleanup that deletes them all and
 // waits for every finalizer, concurrently too: one cleanup per Download, as cluster.CreateDownload
 // registers, would wait for hundreds of finalizers one after the other.
@@ -123,9 +132,8 @@ func forEach[T any](ctx context.Context, items []T, fn func(context.Context, T) 
 // drillDownloads lists the Downloads of drill, sorted by name.
 func drillDownloads(ctx context.Context, drill string) ([]downloadv1alpha1.Download, error) {
 	var list downloadv1alpha1.DownloadList
-	if err := cluster.K8s.List(ctx, &list, client.InNamespace(cluster.Env.Namespace),
-		client.MatchingLabels{drillDownloadLabel: drill}); err != nil {
-		return nil, fmt.Errorf("listing the Downloads of drill %s: %w", drill, err)
+	if err := cluster.ListInNamespace(ctx, &list, "the Downloads of drill "+drill, client.MatchingLabels{drillDownloadLabel: drill}); err != nil {
+		return nil, err
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	return list.Items, nil
@@ -179,6 +187,16 @@ func checkDelivered(ctx context.Context, dl *downloadv1alpha1.Download, full boo
 	return nil
 }
 
+// componentRestarts lists the Pods of component, at least one, and maps each Pod's name to the
+// restarts of its containers.
+func componentRestarts(ctx context.Context, component string) ([]corev1.Pod, map[string]int32) {
+	GinkgoHelper()
+	pods, err := cluster.ComponentPods(ctx, component)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(pods).NotTo(BeEmpty(), "%s Pods", component)
+	return pods, restartCounts(pods)
+}
+
 // restartCounts maps each Pod's name to the restarts of its containers.
 func restartCounts(pods []corev1.Pod) map[string]int32 {
 	counts := make(map[string]int32, len(pods))
@@ -213,24 +231,35 @@ func archiveObjects(ctx context.Context) (map[string]bool, error) {
 	return keys, nil
 }
 
+// workerLabels select every worker Job and worker Pod.
+var workerLabels = client.MatchingLabels{cluster.ComponentLabel: cluster.WorkerComponent}
+
 // workerJobs lists every worker Job in the demo namespace.
 func workerJobs(ctx context.Context) ([]batchv1.Job, error) {
 	var jobs batchv1.JobList
-	if err := cluster.K8s.List(ctx, &jobs, client.InNamespace(cluster.Env.Namespace),
-		client.MatchingLabels{cluster.ComponentLabel: cluster.WorkerComponent}); err != nil {
-		return nil, fmt.Errorf("listing worker Jobs: %w", err)
-	}
-	return jobs.Items, nil
+	err := cluster.ListInNamespace(ctx, &jobs, "worker Jobs", workerLabels)
+	return jobs.Items, err
 }
 
 // workerPodsOfAll lists every worker Pod in the demo namespace.
 func workerPodsOfAll(ctx context.Context) ([]corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := cluster.K8s.List(ctx, &pods, client.InNamespace(cluster.Env.Namespace),
-		client.MatchingLabels{cluster.ComponentLabel: cluster.WorkerComponent}); err != nil {
-		return nil, fmt.Errorf("listing worker Pods: %w", err)
+	err := cluster.ListInNamespace(ctx, &pods, "worker Pods", workerLabels)
+	return pods.Items, err
+}
+
+// ofDownloads counts the objects (worker Pods or Jobs) whose Download is one of names.
+func ofDownloads[T any, PT interface {
+	*T
+	GetLabels() map[string]string
+}](objects []T, names map[string]bool) int {
+	n := 0
+	for i := range objects {
+		if names[PT(&objects[i]).GetLabels()[cluster.DownloadLabel]] {
+			n++
+		}
 	}
-	return pods.Items, nil
+	return n
 }
 
 // jobConditionTrue tells whether the Job has a condition of one of types with status True.
@@ -254,6 +283,17 @@ func workerJobKeys(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	return keys, nil
+}
+
+// expectNoOrphanUploads records, as the drill's figure <drill>.uploads, how many incomplete
+// uploads the archive bucket holds, and expects none of them to be orphaned (orphanUploads).
+func expectNoOrphanUploads(ctx context.Context, drill string) {
+	GinkgoHelper()
+	orphans, total, err := orphanUploads(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	figure(drill+".uploads", "%d incomplete uploads left in bucket %s, %d of them orphaned", total, cluster.Env.ArchiveBucket,
+		len(orphans))
+	Expect(orphans).To(BeEmpty())
 }
 
 // orphanUploads lists the incomplete uploads in the archive bucket that no Download still at

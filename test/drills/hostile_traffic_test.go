@@ -74,10 +74,7 @@ var _ = Describe("R5: hostile traffic", Label(drillLabel, "R5"), Serial, func() 
 		By("preparing a completed job for a well-behaved client to poll")
 		jobID := cluster.CompletedJob(ctx, cluster.File1MiB)
 
-		pods, err := cluster.ComponentPods(ctx, cluster.FacadeComponent)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(pods).NotTo(BeEmpty())
-		restarts := restartCounts(pods)
+		pods, restarts := componentRestarts(ctx, cluster.FacadeComponent)
 		direct := "http://" + pods[0].Status.PodIP + ":8080"
 		GinkgoWriter.Printf("storm targets: %s and Pod %s at %s\n", cluster.Env.FacadeURL, pods[0].Name, direct)
 
@@ -183,9 +180,8 @@ var _ = Describe("R5: hostile traffic", Label(drillLabel, "R5"), Serial, func() 
 		}
 
 		By("checking no facade panicked or restarted")
-		after, err := cluster.ComponentPods(ctx, cluster.FacadeComponent)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(restartCounts(after)).To(Equal(restarts))
+		after, restartsAfter := componentRestarts(ctx, cluster.FacadeComponent)
+		Expect(restartsAfter).To(Equal(restarts))
 		for _, p := range after {
 			logs, err := cluster.Kubectl(ctx, "", "logs", p.Name, "--all-containers")
 			Expect(err).NotTo(HaveOccurred())

@@ -125,10 +125,9 @@ var _ = Describe("K1: Kueue fair sharing", Label(drillLabel, k1Drill), Ordered, 
 				})).To(Succeed())
 			}, NodeTimeout(cluster.DeleteTimeout+2*time.Minute))
 			create := func(ns string, n int) []*downloadv1alpha1.Download {
-				dls := make([]*downloadv1alpha1.Download, n)
-				for i := range dls {
-					dls[i] = newDrillDownload(k1Drill, "k1", []int64{cluster.File32MiB}, k1BytesPerSecond)
-					dls[i].Namespace = ns
+				dls := newDrillDownloads(n, k1Drill, "k1", []int64{cluster.File32MiB}, k1BytesPerSecond)
+				for _, dl := range dls {
+					dl.Namespace = ns
 				}
 				all = append(all, dls...)
 				Expect(forEach(ctx, dls, func(ctx context.Context, dl *downloadv1alpha1.Download) error {

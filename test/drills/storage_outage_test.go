@@ -40,11 +40,7 @@ const (
 
 var _ = Describe("R3: storage outage", Label(drillLabel, "R3"), Serial, func() {
 	It("completes each Download correctly after MinIO was down for 30 s, or fails it with StorageError", func(ctx SpecContext) {
-		ids := []int64{cluster.File64MiB}
-		dls := make([]*downloadv1alpha1.Download, r3Downloads)
-		for i := range dls {
-			dls[i] = newDrillDownload("R3", "drill-r3", ids, cluster.SlowRate)
-		}
+		dls := newDrillDownloads(r3Downloads, "R3", "drill-r3", []int64{cluster.File64MiB}, cluster.SlowRate)
 		createDownloads(ctx, dls)
 
 		By("waiting until every worker is uploading")
@@ -114,10 +110,6 @@ var _ = Describe("R3: storage outage", Label(drillLabel, "R3"), Serial, func() {
 			Expect(cluster.ArchiveExists(ctx, key)).To(BeFalse(), "archive of deleted Download %s", name)
 			Expect(cluster.IncompleteUploads(ctx, key)).To(BeEmpty(), "uploads of deleted Download %s", name)
 		}
-		orphans, total, err := orphanUploads(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		figure("R3.uploads", "%d incomplete uploads left in bucket %s, %d of them orphaned", total, cluster.Env.ArchiveBucket,
-			len(orphans))
-		Expect(orphans).To(BeEmpty())
+		expectNoOrphanUploads(ctx, "R3")
 	}, SpecTimeout(10*time.Minute))
 })

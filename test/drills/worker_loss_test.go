@@ -42,11 +42,7 @@ const (
 var _ = Describe("R2: worker loss", Label(drillLabel, "R2"), Serial, func() {
 	It("delivers every archive although each worker is SIGKILLed mid-upload twice", func(ctx SpecContext) {
 		// 64 MiB at 4 MiB/s: 16 s per attempt, long enough to be caught uploading.
-		ids := []int64{cluster.File64MiB}
-		dls := make([]*downloadv1alpha1.Download, r2Downloads)
-		for i := range dls {
-			dls[i] = newDrillDownload("R2", "drill-r2", ids, cluster.SlowRate)
-		}
+		dls := newDrillDownloads(r2Downloads, "R2", "drill-r2", []int64{cluster.File64MiB}, cluster.SlowRate)
 		started := time.Now()
 		createDownloads(ctx, dls)
 
@@ -97,11 +93,7 @@ var _ = Describe("R2: worker loss", Label(drillLabel, "R2"), Serial, func() {
 			Eventually(ctx, func() ([]string, error) { return cluster.IncompleteUploads(ctx, key) }).
 				WithTimeout(time.Minute).Should(BeEmpty(), "incomplete uploads of %s (Download %s)", key, name)
 		}
-		orphans, total, err := orphanUploads(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		figure("R2.uploads", "%d incomplete uploads left in bucket %s, %d of them orphaned", total, cluster.Env.ArchiveBucket,
-			len(orphans))
-		Expect(orphans).To(BeEmpty())
+		expectNoOrphanUploads(ctx, "R2")
 	}, SpecTimeout(10*time.Minute))
 })
 

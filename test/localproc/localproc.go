@@ -25,13 +25,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/download-operator/download-operator/test/poll"
 	"github.com/download-operator/download-operator/test/testenv"
 )
 
@@ -155,24 +155,5 @@ func (p *Process) exitErr() error {
 func (p *Process) WaitReady(ctx context.Context, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return fmt.Errorf("probing %s: %w", p.Name, err)
-		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready: %w", p.Name, p.exitErr())
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready at %s: %w", p.Name, url, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return poll.HTTPReady(ctx, p.Name, url, 50*time.Millisecond, p.done, func() error { return p.err })
 }

@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"syscall"
@@ -35,6 +34,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/download-operator/download-operator/test/logbuffer"
+	"github.com/download-operator/download-operator/test/poll"
 )
 
 const (
@@ -57,15 +57,19 @@ type Server struct {
 }
 
 // Binary finds the MinIO server built by `hack/tools.sh minio`; MINIO_BIN overrides it.
-func Binary() (string, error) {
-	if bin := os.Getenv("MINIO_BIN"); bin != "" {
+func Binary() (string, error) { return findTool("minio", "MINIO_BIN", "MinIO server binary") }
+
+// findTool finds the program name that `hack/tools.sh name` builds: the path in envVar, else
+// name on PATH. what names it in the error.
+func findTool(name, envVar, what string) (string, error) {
+	if bin := os.Getenv(envVar); bin != "" {
 		return bin, nil
 	}
-	if bin, err := exec.LookPath("minio"); err == nil {
+	if bin, err := exec.LookPath(name); err == nil {
 		return bin, nil
 	}
-	return "", errors.New("MinIO server binary not found: run `make test`, or " +
-		"`export MINIO_BIN=$(hack/tools.sh minio)/minio` to build it from source")
+	return "", fmt.Errorf("%s not found: run `make test`, or `export %s=$(hack/tools.sh %s)/%s` to build it from source",
+		what, envVar, name, name)
 }
 
 // Start launches MinIO and returns once it answers its readiness probe.
@@ -194,27 +198,10 @@ func (s *Server) Output() string { return s.output.String() }
 
 func (s *Server) waitReady(ctx context.Context) error {
 	url := "http://" + s.Endpoint + "/minio/health/ready"
-	ticker := time.NewTicker(100 * time.Millisecond)
-	defer ticker.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return fmt.Errorf("building readiness request: %w", err)
-		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("MinIO exited before becoming ready (%v): %s", s.waitErr, s.Output())
-		case <-ctx.Done():
-			return fmt.Errorf("MinIO at %s not ready: %w: %s", s.Endpoint, ctx.Err(), s.Output())
-		case <-ticker.C:
-		}
+	if err := poll.HTTPReady(ctx, "MinIO", url, 100*time.Millisecond, s.exited, func() error { return s.waitErr }); err != nil {
+		return fmt.Errorf("%w: %s", err, s.Output())
 	}
+	return nil
 }
 
 // freeLoopbackAddr asks the kernel for an unused port. Another process could take it before

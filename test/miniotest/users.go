@@ -19,7 +19,6 @@ package miniotest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -32,16 +31,7 @@ import (
 
 // MCBinary finds MinIO's admin client built by `hack/tools.sh mc`; MC_BIN overrides it. Like the
 // server, it is AGPL and only ever run as a separate process.
-func MCBinary() (string, error) {
-	if bin := os.Getenv("MC_BIN"); bin != "" {
-		return bin, nil
-	}
-	if bin, err := exec.LookPath("mc"); err == nil {
-		return bin, nil
-	}
-	return "", errors.New("MinIO client binary (mc) not found: run `make test`, or " +
-		"`export MC_BIN=$(hack/tools.sh mc)/mc` to build it from source")
-}
+func MCBinary() (string, error) { return findTool("mc", "MC_BIN", "MinIO client binary (mc)") }
 
 // Admin runs MinIO's admin client against a server, authenticated as its root user.
 type Admin struct {

@@ -109,6 +109,19 @@ func (s *Stack) StartJob(ctx context.Context, job *batchv1.Job) error {
 	return s.jobs().Start(ctx, job, time.Now())
 }
 
+// WaitForStartedJob waits for the worker Job of a Download and starts it (StartJob), for tests
+// that play what its worker then does.
+func (s *Stack) WaitForStartedJob(ctx context.Context, downloadName string) (*batchv1.Job, error) {
+	job, err := s.WaitForJob(ctx, downloadName)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.StartJob(ctx, job); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
 // jobs drives Jobs as the Job controller and the worker would (test/jobsim).
 func (s *Stack) jobs() jobsim.Driver { return jobsim.Driver{Client: s.Admin, Now: time.Now} }
 
@@ -231,11 +244,8 @@ func (s *Stack) FailJob(ctx context.Context, job *batchv1.Job, failure *jobrepor
 // RunToCompletion plays a Download's whole happy path: it waits for the Job, starts it, runs the
 // real worker, completes the Job and waits until the Download is Completed.
 func (s *Stack) RunToCompletion(ctx context.Context, name string) (*downloadv1alpha1.Download, error) {
-	job, err := s.WaitForJob(ctx, name)
+	job, err := s.WaitForStartedJob(ctx, name)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.StartJob(ctx, job); err != nil {
 		return nil, err
 	}
 	exit, log, err := s.RunWorker(ctx, job)

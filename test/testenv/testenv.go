@@ -90,14 +90,37 @@ func Start() (*Env, error) {
 	return &Env{Environment: env, Config: cfg, Client: c, Scheme: scheme}, nil
 }
 
+// addAdmin adds a user called name in the group system:masters, which RBAC lets do anything.
+func (e *Env) addAdmin(name string) (*envtest.AuthenticatedUser, error) {
+	admin, err := e.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding the cluster admin %s: %w", name, err)
+	}
+	return admin, nil
+}
+
+// WriteAdminKubeconfig writes to path the kubeconfig of a new cluster admin called name, for
+// programs that run as processes of their own.
+func (e *Env) WriteAdminKubeconfig(name, path string) error {
+	admin, err := e.addAdmin(name)
+	if err != nil {
+		return err
+	}
+	raw, err := admin.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("rendering the kubeconfig of %s: %w", name, err)
+	}
+	return os.WriteFile(path, raw, 0o600)
+}
+
 // Kubectl runs kubectl (the binary from KUBEBUILDER_ASSETS) as a cluster admin and returns its
 // standard output, for tests that prove what a kubectl user sees.
 func (e *Env) Kubectl(args ...string) (string, error) {
-	user, err := e.AddUser(envtest.User{Name: "kubectl-admin", Groups: []string{"system:masters"}}, nil)
+	admin, err := e.addAdmin("kubectl-admin")
 	if err != nil {
-		return "", fmt.Errorf("adding kubectl user: %w", err)
+		return "", err
 	}
-	kubectl, err := user.Kubectl()
+	kubectl, err := admin.Kubectl()
 	if err != nil {
 		return "", fmt.Errorf("configuring kubectl: %w", err)
 	}

@@ -161,13 +161,22 @@ let requestedAt = 0;
 async function watchProgress(box, done, timeout) {
   const start = Date.now();
   for (;;) {
-    const state = await box.getAttribute('data-state');
-    const bar = box.locator('[role="progressbar"]');
-    if (state === 'preparing' && (await bar.count())) {
-      const v = Number(await bar.getAttribute('aria-valuenow'));
+    // One read of the state and the bar together: the bar leaves the page when the job ends, and
+    // reading it after a separate state check could wait on a bar that is gone.
+    const { state, value, text, transport } = await box.evaluate((el) => {
+      const bar = el.querySelector('[role="progressbar"]');
+      return {
+        state: el.dataset.state,
+        value: bar?.getAttribute('aria-valuenow'),
+        text: bar?.getAttribute('aria-valuetext'),
+        transport: el.dataset.transport,
+      };
+    });
+    if (state === 'preparing' && value != null) {
+      const v = Number(value);
       if (seen.length === 0 || seen[seen.length - 1][1] !== v) {
         seen.push([Date.now() - requestedAt, v]);
-        log(`aria-valuenow=${v} (${await bar.getAttribute('aria-valuetext')}) via ${await box.getAttribute('data-transport')}`);
+        log(`aria-valuenow=${v} (${text}) via ${transport}`);
       }
     }
     if (done(state)) return state;

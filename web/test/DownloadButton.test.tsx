@@ -1,9 +1,9 @@
 import { act, fireEvent, render, screen } from '@testing-library/react';
 import { StrictMode } from 'react';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DownloadButton } from '../src/lib/DownloadButton';
 import { storageKey } from '../src/lib/storage';
-import { advance, attempt, completed, fakeFetch, JOB, JOB2, newClient, processing, wrapper, type Handler, type Reply } from './helpers';
+import { advance, attempt, completed, fakeFetch, JOB, JOB2, newClient, onFakeClock, processing, wrapper, type Handler, type Reply } from './helpers';
 
 const IDS = [70000, 70007];
 const KEY = storageKey(IDS);
@@ -33,14 +33,7 @@ function mount(s: ReturnType<typeof fakeFetch>, props: Partial<Parameters<typeof
   return { ...view, root, onStateChange };
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
-  localStorage.clear();
-});
-
-afterEach(() => {
-  vi.useRealTimers();
-});
+onFakeClock(() => localStorage.clear());
 
 describe('<DownloadButton>', () => {
   it('goes idle → preparing (an accessible progress bar) → ready (a link to the archive)', async () => {

@@ -1,11 +1,10 @@
 import { fireEvent, render, screen } from '@testing-library/react';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from '../src/demo/App';
 import { storageKey } from '../src/lib/storage';
-import { advance, completed, fakeFetch, JOB, newClient, wrapper } from './helpers';
+import { advance, completed, fakeFetch, JOB, newClient, onFakeClock, wrapper } from './helpers';
 
-beforeEach(() => {
-  vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
+onFakeClock(() => {
   localStorage.clear();
   // The demo page uses the browser's fetch; without EventSource the buttons poll.
   vi.stubGlobal('EventSource', undefined);
@@ -13,7 +12,6 @@ beforeEach(() => {
 
 afterEach(() => {
   vi.unstubAllGlobals();
-  vi.useRealTimers();
 });
 
 function page(skipped: number[] | undefined) {

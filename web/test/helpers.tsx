@@ -1,7 +1,7 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { act } from '@testing-library/react';
 import type { ReactNode } from 'react';
-import { vi } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 
 /** One request the fake server saw. */
 export interface Seen {
@@ -115,6 +115,20 @@ export function wrapper(client: QueryClient) {
   return function Wrapper({ children }: { children: ReactNode }) {
     return <QueryClientProvider client={client}>{children}</QueryClientProvider>;
   };
+}
+
+/**
+ * Runs every test of the calling file on a fake clock that starts at the same instant, after
+ * setUp (which resets what the tests share), and gives the real clock back after each.
+ */
+export function onFakeClock(setUp: () => void) {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
+    setUp();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 }
 
 /**

@@ -1,8 +1,8 @@
 import { renderHook } from '@testing-library/react';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { resolveTraceparent } from '../src/lib/api';
 import { useDownload, type UseDownloadOptions } from '../src/lib/useDownload';
-import { advance, completed, fakeFetch, FakeEventSource, JOB, newClient, processing, wrapper, type Handler } from './helpers';
+import { advance, completed, fakeFetch, FakeEventSource, JOB, newClient, onFakeClock, processing, wrapper, type Handler } from './helpers';
 
 const TP1 = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const TP2 = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
@@ -31,14 +31,7 @@ function setup(options: UseDownloadOptions) {
   return { ...server, ...hook };
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
-  FakeEventSource.reset();
-});
-
-afterEach(() => {
-  vi.useRealTimers();
-});
+onFakeClock(() => FakeEventSource.reset());
 
 describe('useDownload: traceparent', () => {
   it('sends a fixed traceparent on initiate and on every status request', async () => {

@@ -1,6 +1,6 @@
 import { QueryClient } from '@tanstack/react-query';
 import { renderHook } from '@testing-library/react';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { storageKey } from '../src/lib/storage';
 import { statusQueryKey, useDownload, type UseDownloadOptions } from '../src/lib/useDownload';
 import {
@@ -12,6 +12,7 @@ import {
   JOB,
   JOB2,
   newClient,
+  onFakeClock,
   processing,
   wrapper,
   type Handler,
@@ -49,14 +50,9 @@ function setup(handler: Handler, options: UseDownloadOptions = {}, ids = IDS) {
   return { ...server, ...hook, client };
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
+onFakeClock(() => {
   localStorage.clear();
   FakeEventSource.reset();
-});
-
-afterEach(() => {
-  vi.useRealTimers();
 });
 
 describe('useDownload: state transitions', () => {
