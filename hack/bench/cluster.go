@@ -17,7 +17,7 @@ limitations under the License.
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -27,10 +27,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +52,7 @@ import (
 	"github.com/download-operator/download-operator/internal/controller"
 	"github.com/download-operator/download-operator/internal/jobreport"
 	"github.com/download-operator/download-operator/test/demoenv"
+	"github.com/download-operator/download-operator/test/promscrape"
 	"github.com/download-operator/download-operator/test/testenv"
 )
 
@@ -410,73 +409,12 @@ func (c *demoCluster) cleanStale(ctx context.Context) error {
 }
 
 // apiserverMetrics reads the kube-apiserver's own /metrics.
-func (c *demoCluster) apiserverMetrics(ctx context.Context) (string, error) {
+func (c *demoCluster) apiserverMetrics(ctx context.Context) (promscrape.Scrape, error) {
 	raw, err := c.clientset.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return "", fmt.Errorf("reading the apiserver's /metrics: %w", err)
+		return nil, fmt.Errorf("reading the apiserver's /metrics: %w", err)
 	}
-	return string(raw), nil
-}
-
-var labelRE = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
-
-// promSamples returns the samples of one metric in Prometheus's text format, each with its labels.
-func promSamples(text, name string) []promSample {
-	var out []promSample
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
-			continue
-		}
-		s := promSample{labels: map[string]string{}}
-		if strings.HasPrefix(rest, "{") {
-			end := strings.LastIndexByte(rest, '}')
-			if end < 0 {
-				continue
-			}
-			for _, m := range labelRE.FindAllStringSubmatch(rest[1:end], -1) {
-				s.labels[m[1]] = m[2]
-			}
-			rest = rest[end+1:]
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		s.value = v
-		out = append(out, s)
-	}
-	return out
-}
-
-type promSample struct {
-	labels map[string]string
-	value  float64
-}
-
-// sumWhere adds up the samples whose labels match every pair in match.
-func sumWhere(samples []promSample, match map[string]string) float64 {
-	total := 0.0
-	for _, s := range samples {
-		ok := true
-		for k, v := range match {
-			if s.labels[k] != v {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			total += s.value
-		}
-	}
-	return total
+	return promscrape.Parse(bytes.NewReader(raw))
 }
 
 // percentile of sorted-or-not durations, nearest rank; NaN for none.

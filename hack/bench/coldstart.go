@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,6 +39,7 @@ import (
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/test/localproc"
 	"github.com/download-operator/download-operator/test/miniotest"
+	"github.com/download-operator/download-operator/test/promscrape"
 	"github.com/download-operator/download-operator/test/testenv"
 )
 
@@ -167,7 +167,7 @@ func coldStartOnce(ctx context.Context, opts options, binary, dir string, sample
 	// apiserver; a settled Download leaves no other trace.
 	var reconciled float64
 	var elapsed time.Duration
-	var text string
+	var scrape promscrape.Scrape
 	timeout := time.After(opts.coldStartTimeout)
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
@@ -176,12 +176,12 @@ wait:
 	for {
 		select {
 		case <-poll.C:
-			body, err := httpGet(metricsURL)
+			fresh, err := promscrape.Fetch(ctx, http.DefaultClient, metricsURL)
 			if err != nil {
 				continue // not serving yet
 			}
-			text = body
-			reconciled = sumWhere(promSamples(text, "controller_runtime_reconcile_total"), map[string]string{"controller": "download"})
+			scrape = fresh
+			reconciled = scrape.Value("controller_runtime_reconcile_total", map[string]string{"controller": "download"})
 			elapsed = time.Since(start)
 			if reconciled >= float64(n) {
 				break wait
@@ -215,14 +215,14 @@ wait:
 		sample["P7.cpu_s"] = cpu.Seconds()
 	}
 	sample["P7.reconciles"] = reconciled
-	sample["P7.reconcile_errors"] = sumWhere(promSamples(text, "controller_runtime_reconcile_errors_total"),
+	sample["P7.reconcile_errors"] = scrape.Value("controller_runtime_reconcile_errors_total",
 		map[string]string{"controller": "download"})
-	sample["P7.queue_depth"] = sumWhere(promSamples(text, "workqueue_depth"), map[string]string{"name": "download"})
-	requests := promSamples(text, "rest_client_requests_total")
-	sample["P7.apiserver_requests"] = sumWhere(requests, nil)
+	sample["P7.queue_depth"] = scrape.Value("workqueue_depth", map[string]string{"name": "download"})
+	const requests = "rest_client_requests_total"
+	sample["P7.apiserver_requests"] = scrape.Value(requests, nil)
 	sample["P7.apiserver_requests_per_download"] = sample["P7.apiserver_requests"] / float64(n)
 	for _, method := range []string{"GET", "POST", "PATCH", "PUT", "DELETE"} {
-		sample["P7.apiserver_requests."+method] = sumWhere(requests, map[string]string{"method": method})
+		sample["P7.apiserver_requests."+method] = scrape.Value(requests, map[string]string{"method": method})
 	}
 	logf("P7: %.0f of %d reconciled in %.1f s (%.0f Downloads/s; %.0f apiserver requests in all, %.0f errors, %.0f still "+
 		"queued); peak RSS %.0f MiB (anonymous %.0f MiB), CPU %.1f s; reference list %.2f s",
@@ -301,20 +301,4 @@ func settledConditions(generation int64, at metav1.Time) []metav1.Condition {
 		})
 	}
 	return conditions
-}
-
-func httpGet(url string) (string, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-	}
-	return string(raw), nil
 }

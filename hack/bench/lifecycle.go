@@ -17,6 +17,7 @@ limitations under the License.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	dto "github.com/prometheus/client_model/go"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -43,6 +45,7 @@ import (
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
 	"github.com/download-operator/download-operator/internal/facade"
+	"github.com/download-operator/download-operator/test/promscrape"
 )
 
 // Demo source files (hack/demo/lib.sh): 14000 is 1 MiB; 70000 and 70007 together are 96 MiB,
@@ -180,21 +183,19 @@ var operatorWrites = []string{"downloads.-.POST", "downloads.-.PATCH", "download
 type writeCounts map[string]float64
 
 func (c *demoCluster) writeCounts(ctx context.Context) (writeCounts, error) {
-	text, err := c.apiserverMetrics(ctx)
+	scrape, err := c.apiserverMetrics(ctx)
 	if err != nil {
 		return nil, err
 	}
 	counts := writeCounts{}
-	for _, s := range promSamples(text, "apiserver_request_total") {
-		if !slices.Contains(writeVerbs, s.labels["verb"]) || !slices.Contains(countedResources, s.labels["resource"]) {
-			continue
+	scrape.Each("apiserver_request_total", func(m *dto.Metric) {
+		verb, resource := promscrape.Label(m, "verb"), promscrape.Label(m, "resource")
+		if !slices.Contains(writeVerbs, verb) || !slices.Contains(countedResources, resource) {
+			return
 		}
-		sub := s.labels["subresource"]
-		if sub == "" {
-			sub = "-"
-		}
-		counts[s.labels["resource"]+"."+sub+"."+s.labels["verb"]] += s.value
-	}
+		sub := cmp.Or(promscrape.Label(m, "subresource"), "-")
+		counts[resource+"."+sub+"."+verb] += m.GetCounter().GetValue()
+	})
 	return counts, nil
 }
 

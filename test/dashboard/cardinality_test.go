@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
+	"github.com/download-operator/download-operator/test/promscrape"
 )
 
 // boundedValue tells whether a label value comes from a set fixed whatever the traffic: an HTTP
@@ -117,7 +118,7 @@ func TestFailuresAreCountedByBoundedReason(t *testing.T) {
 		downloadv1alpha1.ReasonBackoffLimitExceeded: sys.failedOther,
 		"Other": 0,
 	} {
-		if got := final["controller"].value(metric, map[string]string{"reason": reason}); got != float64(want) {
+		if got := final["controller"].Value(metric, map[string]string{"reason": reason}); got != float64(want) {
 			t.Errorf("%s{reason=%q} = %v, want %d", metric, reason, got, want)
 		}
 	}
@@ -128,7 +129,7 @@ func TestFailuresAreCountedByBoundedReason(t *testing.T) {
 func TestGrowthChecksCanFail(t *testing.T) {
 	parse := func(text string) scrape {
 		t.Helper()
-		s, err := parseScrape(strings.NewReader(text))
+		s, err := promscrape.Parse(strings.NewReader(text))
 		if err != nil {
 			t.Fatal(err)
 		}

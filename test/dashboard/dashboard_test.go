@@ -38,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/download-operator/download-operator/test/promscrape"
 	"github.com/download-operator/download-operator/test/testenv"
 )
 
@@ -269,11 +270,11 @@ func checkQueries(exprs map[string]string, scrapes map[string]scrape) []string {
 		for _, metric := range q.metrics {
 			var found bool
 			for _, s := range scrapes {
-				if !s.seriesNames()[metric] {
+				if !s.SeriesNames()[metric] {
 					continue
 				}
 				found = true
-				for _, m := range s.family(metric).GetMetric() {
+				for _, m := range s.Family(metric).GetMetric() {
 					for _, l := range m.GetLabel() {
 						labelsOfQuery[l.GetName()] = true
 					}
@@ -306,9 +307,9 @@ func checkQueries(exprs map[string]string, scrapes map[string]scrape) []string {
 
 func exportsValue(scrapes map[string]scrape, metric, label, value string) bool {
 	for _, s := range scrapes {
-		if f := s.family(metric); f != nil {
+		if f := s.Family(metric); f != nil {
 			for _, m := range f.GetMetric() {
-				if hasLabels(m, map[string]string{label: value}) {
+				if promscrape.HasLabels(m, map[string]string{label: value}) {
 					return true
 				}
 			}

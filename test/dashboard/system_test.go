@@ -30,9 +30,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	batchv1 "k8s.io/api/batch/v1"
 
 	downloadv1alpha1 "github.com/download-operator/download-operator/api/v1alpha1"
@@ -40,6 +37,7 @@ import (
 	"github.com/download-operator/download-operator/internal/jobreport"
 	"github.com/download-operator/download-operator/test/localproc"
 	"github.com/download-operator/download-operator/test/logbuffer"
+	"github.com/download-operator/download-operator/test/promscrape"
 	"github.com/download-operator/download-operator/test/stack"
 )
 
@@ -411,16 +409,16 @@ func (sys *system) accounted(s scrape) error {
 			errs = append(errs, fmt.Errorf("%s = %v, want %v", what, got, want))
 		}
 	}
-	check("completions", s.value("download_operator_download_completion_seconds", nil), float64(sys.completed))
-	check("archived bytes", s.value("download_operator_archived_bytes_total", nil), float64(sys.archivedBytes))
-	check("failures", s.value("download_operator_download_failures_total", nil), float64(sys.failedKnown+sys.failedOther))
+	check("completions", s.Value("download_operator_download_completion_seconds", nil), float64(sys.completed))
+	check("archived bytes", s.Value("download_operator_archived_bytes_total", nil), float64(sys.archivedBytes))
+	check("failures", s.Value("download_operator_download_failures_total", nil), float64(sys.failedKnown+sys.failedOther))
 	for phase, want := range map[downloadv1alpha1.DownloadPhase]int{
 		downloadv1alpha1.PhasePending: sys.pending, downloadv1alpha1.PhaseProcessing: 0,
 		downloadv1alpha1.PhaseCompleted: sys.completed, downloadv1alpha1.PhaseFailed: sys.failedKnown + sys.failedOther,
 	} {
-		check(string(phase)+" Downloads", s.value("download_operator_downloads", map[string]string{"phase": string(phase)}), float64(want))
+		check(string(phase)+" Downloads", s.Value("download_operator_downloads", map[string]string{"phase": string(phase)}), float64(want))
 	}
-	check("active Jobs", s.value("download_operator_active_jobs", nil), float64(sys.pending))
+	check("active Jobs", s.Value("download_operator_active_jobs", nil), float64(sys.pending))
 	return errors.Join(errs...)
 }
 
@@ -447,102 +445,8 @@ func (sys *system) scrapeBoth(ctx context.Context) (map[string]scrape, error) {
 }
 
 func (sys *system) scrapeURL(ctx context.Context, url string) (scrape, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("building the scrape of %s: %w", url, err)
-	}
-	// The text format, as Prometheus asks for it when it does not negotiate protobuf.
-	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	resp, err := sys.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scraping %s: %w", url, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scraping %s: %s", url, resp.Status)
-	}
-	return parseScrape(resp.Body)
+	return promscrape.Fetch(ctx, sys.http, url)
 }
 
 // scrape is one /metrics answer, by metric family name.
-type scrape map[string]*dto.MetricFamily
-
-func parseScrape(r io.Reader) (scrape, error) {
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(r)
-	if err != nil {
-		return nil, fmt.Errorf("parsing a scrape: %w", err)
-	}
-	return families, nil
-}
-
-// seriesNames are the names a PromQL query can select: a histogram's name_bucket, name_sum and
-// name_count but not its bare name, which selects nothing.
-func (s scrape) seriesNames() map[string]bool {
-	names := map[string]bool{}
-	for name, family := range s {
-		switch family.GetType() {
-		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-			names[name+"_bucket"], names[name+"_sum"], names[name+"_count"] = true, true, true
-		case dto.MetricType_SUMMARY:
-			names[name], names[name+"_sum"], names[name+"_count"] = true, true, true
-		default:
-			names[name] = true
-		}
-	}
-	return names
-}
-
-// family finds the family a series name belongs to (foo for foo_bucket of a histogram).
-func (s scrape) family(series string) *dto.MetricFamily {
-	if f, ok := s[series]; ok {
-		return f
-	}
-	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-		if base, ok := strings.CutSuffix(series, suffix); ok {
-			if f, ok := s[base]; ok && f.GetType() != dto.MetricType_COUNTER && f.GetType() != dto.MetricType_GAUGE {
-				return f
-			}
-		}
-	}
-	return nil
-}
-
-// value sums the family's series whose labels include labels: counters and gauges by value,
-// histograms by their observation count.
-func (s scrape) value(name string, labels map[string]string) float64 {
-	family, ok := s[name]
-	if !ok {
-		return -1
-	}
-	total := 0.0
-	for _, m := range family.GetMetric() {
-		if !hasLabels(m, labels) {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			total += m.Counter.GetValue()
-		case m.Gauge != nil:
-			total += m.Gauge.GetValue()
-		case m.Histogram != nil:
-			total += float64(m.Histogram.GetSampleCount())
-		}
-	}
-	return total
-}
-
-func hasLabels(m *dto.Metric, labels map[string]string) bool {
-	for name, value := range labels {
-		found := false
-		for _, l := range m.GetLabel() {
-			if l.GetName() == name && l.GetValue() == value {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
+type scrape = promscrape.Scrape
