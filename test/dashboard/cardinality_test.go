@@ -118,7 +118,7 @@ func TestFailuresAreCountedByBoundedReason(t *testing.T) {
 		downloadv1alpha1.ReasonBackoffLimitExceeded: sys.failedOther,
 		"Other": 0,
 	} {
-		if got := final["controller"].Value(metric, map[string]string{"reason": reason}); got != float64(want) {
+		if got := valueOf(final["controller"], metric, map[string]string{"reason": reason}); got != float64(want) {
 			t.Errorf("%s{reason=%q} = %v, want %d", metric, reason, got, want)
 		}
 	}
